@@ -1,0 +1,46 @@
+"""The config keys scratchdet adds to detectron2's defaults, one comment per key."""
+
+from detectron2.config import CfgNode as CN
+
+
+def add_scratchdet_config(cfg: CN) -> None:
+    """Add scratchdet's keys to a detectron2 config (in place), in the style of PointRend's
+    ``add_pointrend_config``. Call it before ``merge_from_file``."""
+    _C = cfg
+    _C.SCRATCHDET = CN()
+
+    _C.SCRATCHDET.DATA = CN()
+    # Name, in scratchdet.data.MAPPER_REGISTRY, of the dataset mapper used for training.
+    _C.SCRATCHDET.DATA.TRAIN_MAPPER = "DatasetMapper"
+    # Name of the dataset mapper used for evaluation.
+    _C.SCRATCHDET.DATA.TEST_MAPPER = "DatasetMapper"
+    # COCO-json datasets to register without code: a list of [name, json_file, image_root].
+    # Example on the command line: SCRATCHDET.DATA.COCO "[['mine_train','a/train.json','a/img']]"
+    _C.SCRATCHDET.DATA.COCO = []
+    # VOC-XML datasets to register without code: a list of [name, voc_root, split, "cls1,cls2,..."]
+    # (split is the name of a file in voc_root/ImageSets/Main/ without .txt).
+    _C.SCRATCHDET.DATA.VOC = []
+    # What to do with a bad annotation (box outside the image, zero-size box, unknown class):
+    # "error" stops with a message naming the file; "drop" removes it and logs how many were removed.
+    _C.SCRATCHDET.DATA.ON_BAD_ANNOTATION = "error"
+    # Check that every image file of a training/test dataset exists before training starts.
+    _C.SCRATCHDET.DATA.CHECK_IMAGES = True
+
+    # Names, in scratchdet.engine.HOOK_REGISTRY, of extra training hooks the Trainer adds.
+    _C.SCRATCHDET.HOOKS = []
+
+    _C.SCRATCHDET.CHECKPOINT = CN()
+    # Refuse MODEL.WEIGHTS when fewer than this fraction of the model's parameters are found in
+    # the checkpoint with the right shape (a checkpoint from another model). 0 disables the check.
+    _C.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION = 0.5
+
+    _C.SCRATCHDET.VIS = CN()
+    # Number of validation images drawn with their predictions in OUTPUT_DIR/predictions.png
+    # after training (0 disables it).
+    _C.SCRATCHDET.VIS.NUM_IMAGES = 6
+    # Predictions below this score are not drawn.
+    _C.SCRATCHDET.VIS.SCORE_THRESH = 0.5
+    # Write OUTPUT_DIR/loss_curve.png from metrics.json every this many iterations and at the end.
+    _C.SCRATCHDET.VIS.LOSS_CURVE_PERIOD = 200
+
+    # Each topic adds its own keys (one file per topic under scratchdet/config/).

@@ -1,0 +1,58 @@
+"""Building a config from a file and command-line opts, with messages for unknown keys."""
+
+from __future__ import annotations
+
+import difflib
+import os
+
+from detectron2.config import CfgNode, get_cfg
+
+from .checks import ConfigError
+from .defaults import add_scratchdet_config
+
+
+def get_scratchdet_cfg() -> CfgNode:
+    """detectron2's defaults plus scratchdet's keys."""
+    cfg = get_cfg()
+    add_scratchdet_config(cfg)
+    return cfg
+
+
+def _all_keys(cfg: CfgNode, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in cfg.items():
+        keys.append(prefix + k)
+        if isinstance(v, CfgNode):
+            keys.extend(_all_keys(v, prefix + k + "."))
+    return keys
+
+
+def _unknown_key_error(cfg: CfgNode, err: KeyError, source: str) -> ConfigError:
+    msg = str(err.args[0]) if err.args else str(err)
+    key = msg.split(":")[-1].strip().strip("'\"") if "Non-existent" in msg else msg
+    close = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return ConfigError(
+        f"Unknown config key '{key}' in {source}.{hint} "
+        "(scratchdet's keys are under SCRATCHDET.*; see scratchdet/config/defaults.py.)"
+    )
+
+
+def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNode | None = None) -> CfgNode:
+    """Merge a yaml file (with ``_BASE_``) and ``KEY VALUE`` opts into scratchdet's defaults."""
+    cfg = cfg if cfg is not None else get_scratchdet_cfg()
+    if config_file:
+        if not os.path.isfile(config_file):
+            raise ConfigError(f"Config file not found: {config_file}")
+        try:
+            cfg.merge_from_file(config_file)
+        except KeyError as e:
+            raise _unknown_key_error(cfg, e, config_file) from None
+    if opts:
+        if len(opts) % 2:
+            raise ConfigError(f"Command-line opts must be KEY VALUE pairs, got an odd number: {opts}")
+        try:
+            cfg.merge_from_list(list(opts))
+        except KeyError as e:
+            raise _unknown_key_error(cfg, e, "the command-line opts") from None
+    return cfg

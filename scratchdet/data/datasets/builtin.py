@@ -1,0 +1,43 @@
+"""Datasets registered on import: the embedded "shapes" dataset (built on first use).
+
+detectron2's own built-in names (coco_2017_train, voc_2007_trainval, ...) are registered by
+detectron2 itself under $DETECTRON2_DATASETS.
+"""
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from .coco_json import load_checked_coco_json
+from .shapes import SHAPES_CLASSES, SHAPES_SPLITS, build_shapes_split, default_shapes_root
+
+
+def _register_shapes() -> None:
+    for split in SHAPES_SPLITS:
+        name = f"shapes_{split}"
+        if name in DatasetCatalog.list():
+            continue
+
+        def load(split=split, name=name):
+            root = default_shapes_root()
+            return load_checked_coco_json(build_shapes_split(root, split), f"{root}/{split}", name)
+
+        # json_file is only known once built: evaluation calls ensure_dataset_files() first.
+        MetadataCatalog.get(name).set(thing_classes=list(SHAPES_CLASSES), evaluator_type="coco",
+                                      shapes_split=split)
+        DatasetCatalog.register(name, load)
+
+
+def ensure_dataset_files(dataset_name: str) -> None:
+    """Build the embedded dataset's files if this name is one of them, and point its metadata at them."""
+    meta = MetadataCatalog.get(dataset_name)
+    split = getattr(meta, "shapes_split", None)
+    if split is not None:
+        root = default_shapes_root()
+        json_file = build_shapes_split(root, split)
+        if getattr(meta, "json_file", None) != json_file:
+            # Metadata refuses to change a set value: re-create it when the root moved.
+            fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
+            MetadataCatalog.remove(dataset_name)
+            MetadataCatalog.get(dataset_name).set(json_file=json_file, image_root=f"{root}/{split}", **fields)
+
+
+_register_shapes()

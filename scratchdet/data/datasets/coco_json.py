@@ -1,0 +1,66 @@
+"""COCO-json datasets: validation of the file with messages that name it, and registration."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.datasets import load_coco_json
+
+from .errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+
+def read_coco_json(json_file: str) -> dict:
+    """Read and structurally check a COCO annotation file; raise :class:`DatasetError` naming the
+    file and the problem (not valid json, missing sections, unknown ids)."""
+    if not os.path.isfile(json_file):
+        raise DatasetError(f"Annotation file not found: {json_file}. Check the path you registered.")
+    try:
+        with open(json_file) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise DatasetError(
+            f"{json_file} is not valid json (line {e.lineno}, column {e.colno}: {e.msg}). "
+            "Fix the file or re-export it as COCO json."
+        ) from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{json_file} is not COCO json: the top level must be an object with "
+                           "'images', 'annotations' and 'categories'.")
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        raise DatasetError(f"{json_file} is not COCO json: it has no {', '.join(repr(m) for m in missing)} "
+                           "section. COCO json needs 'images', 'annotations' and 'categories'.")
+    if not data["categories"]:
+        raise DatasetError(f"{json_file} has an empty 'categories' list: list every class with its id and name.")
+    cat_ids = {c["id"] for c in data["categories"]}
+    img_ids = {im["id"] for im in data["images"]}
+    bad_cat = sorted({a.get("category_id") for a in data["annotations"]} - cat_ids, key=str)
+    if bad_cat:
+        raise DatasetError(
+            f"{json_file}: annotations use category_id {bad_cat[:10]} which are not in 'categories' "
+            f"(known ids: {sorted(cat_ids)[:20]}). Add those categories or remove the annotations."
+        )
+    bad_img = sorted({a.get("image_id") for a in data["annotations"]} - img_ids, key=str)
+    if bad_img:
+        raise DatasetError(f"{json_file}: annotations refer to image_id {bad_img[:10]} which are not in 'images'.")
+    for a in data["annotations"]:
+        if "bbox" not in a or len(a["bbox"]) != 4:
+            raise DatasetError(f"{json_file}: annotation id {a.get('id')} has no 4-number 'bbox' [x, y, w, h].")
+    return data
+
+
+def load_checked_coco_json(json_file: str, image_root: str, dataset_name: str) -> list[dict]:
+    """``load_coco_json`` after :func:`read_coco_json`'s checks."""
+    read_coco_json(json_file)
+    return load_coco_json(json_file, image_root, dataset_name)
+
+
+def register_coco_json(name: str, json_file: str, image_root: str, **metadata) -> None:
+    """Register a COCO-json dataset by name (like detectron2's ``register_coco_instances``, with the
+    file checked when the dataset is first loaded). Class names come from the file."""
+    DatasetCatalog.register(name, lambda: load_checked_coco_json(json_file, image_root, name))
+    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata)

@@ -1,0 +1,33 @@
+"""Datasets registered from the config (SCRATCHDET.DATA.COCO / .VOC), so no code is needed."""
+
+from __future__ import annotations
+
+from detectron2.config import CfgNode
+from detectron2.data import DatasetCatalog
+
+from ...config.checks import ConfigError
+from .coco_json import register_coco_json
+from .voc_xml import register_voc_xml
+
+
+def register_datasets_from_config(cfg: CfgNode) -> list[str]:
+    """Register every dataset listed in the config that is not registered yet; return their names."""
+    names = []
+    for entry in cfg.SCRATCHDET.DATA.COCO:
+        if len(entry) != 3:
+            raise ConfigError(f"SCRATCHDET.DATA.COCO entry {entry!r}: expected [name, json_file, image_root].")
+        name, json_file, image_root = entry
+        if name not in DatasetCatalog.list():
+            register_coco_json(name, json_file, image_root)
+        names.append(name)
+    for entry in cfg.SCRATCHDET.DATA.VOC:
+        if len(entry) not in (4, 5):
+            raise ConfigError(f"SCRATCHDET.DATA.VOC entry {entry!r}: expected "
+                              "[name, voc_root, split, 'class1,class2,...'(, year)].")
+        name, dirname, split, classes = entry[:4]
+        if isinstance(classes, str):
+            classes = [c.strip() for c in classes.split(",") if c.strip()]
+        if name not in DatasetCatalog.list():
+            register_voc_xml(name, dirname, split, classes, *(entry[4:]))
+        names.append(name)
+    return names

@@ -1,0 +1,3 @@
+from .dataset_mapper import DatasetMapper
+
+__all__ = ["DatasetMapper"]

@@ -1,0 +1,1 @@
+"""Training hooks (one module per hook)."""

@@ -1,0 +1,1 @@
+"""Backbones registered in detectron2's BACKBONE_REGISTRY (one import line per module)."""

@@ -1,0 +1,1 @@
+"""Meta-architectures registered in detectron2's META_ARCH_REGISTRY (one import line per module)."""
