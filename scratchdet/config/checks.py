@@ -64,7 +64,15 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
         world_size: number of training processes (SyncBN needs more than one).
         training: eval-only runs skip the checks that only matter for training.
     """
-    errors = []
+    # Imported here: scratchdet.modeling imports this module for ConfigError.
+    from scratchdet.modeling.norm_policy import apply_norm_policy, norm_policy_errors
+
+    from .feature_checks import feature_errors
+
+    errors = norm_policy_errors(cfg)
+    # Check the norms the model will get (SCRATCHDET.NORM.ALL applied) and the feature names.
+    cfg = cfg if errors else apply_norm_policy(cfg)
+    errors += feature_errors(cfg)
     for norm_key, ch_key, channels in _channels_under_norm(cfg):
         if _get(cfg, norm_key) == "GN" and channels % GN_GROUPS != 0:
             errors.append(

@@ -2,6 +2,12 @@
 
 from detectron2.config import CfgNode as CN
 
+from .augmentation import add_augmentation_config
+from .backbone import add_backbone_config
+from .deyo import add_deyo_config
+from .jigsaw import add_jigsaw_config
+from .norm import add_norm_config
+
 
 def add_scratchdet_config(cfg: CN) -> None:
     """Add scratchdet's keys to a detectron2 config (in place), in the style of PointRend's
@@ -44,3 +50,8 @@ def add_scratchdet_config(cfg: CN) -> None:
     _C.SCRATCHDET.VIS.LOSS_CURVE_PERIOD = 200
 
     # Each topic adds its own keys (one file per topic under scratchdet/config/).
+    add_deyo_config(cfg)
+    add_augmentation_config(cfg)
+    add_backbone_config(cfg)
+    add_norm_config(cfg)
+    add_jigsaw_config(cfg)

@@ -27,9 +27,13 @@ def _all_keys(cfg: CfgNode, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key_error(cfg: CfgNode, err: KeyError, source: str) -> ConfigError:
+def _unknown_key_error(cfg: CfgNode, err: Exception, source: str) -> ConfigError:
+    # yacs says "Non-existent config key: X" (KeyError, from a file) or "Non-existent key: X"
+    # (AssertionError, from opts).
     msg = str(err.args[0]) if err.args else str(err)
-    key = msg.split(":")[-1].strip().strip("'\"") if "Non-existent" in msg else msg
+    if "Non-existent" not in msg:
+        raise err
+    key = msg.split(":")[-1].strip().strip("'\"")
     close = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     return ConfigError(
@@ -53,6 +57,6 @@ def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNo
             raise ConfigError(f"Command-line opts must be KEY VALUE pairs, got an odd number: {opts}")
         try:
             cfg.merge_from_list(list(opts))
-        except KeyError as e:
+        except (KeyError, AssertionError) as e:
             raise _unknown_key_error(cfg, e, "the command-line opts") from None
     return cfg

@@ -90,17 +90,33 @@ def _shape_mask(rng: np.random.Generator, cls: str, size: int) -> np.ndarray:
 
 
 def _mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    """COCO polygons of a binary mask. A hole (the inside of a ring) is kept by joining it to its
+    outer contour with a zero-width bridge, since a COCO polygon list cannot express holes."""
+    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if hierarchy is None:
+        return []
+    hierarchy = hierarchy[0]  # per contour: next, previous, first child, parent
     polys = []
-    for c in contours:
-        if len(c) >= 3:
-            # +0.5: contour points are pixel centres; COCO polygons are pixel-corner coordinates.
-            polys.append((c.reshape(-1, 2).astype(np.float64) + 0.5).flatten().round(2).tolist())
+    for i, c in enumerate(contours):
+        if hierarchy[i][3] != -1 or len(c) < 3:
+            continue
+        outer = c.reshape(-1, 2)
+        child = hierarchy[i][2]
+        while child != -1:
+            hole = contours[child].reshape(-1, 2)
+            d = ((outer[:, None, :] - hole[None, :, :]) ** 2).sum(-1)
+            oi, hi = np.unravel_index(d.argmin(), d.shape)
+            hole = np.roll(hole, -hi, 0)
+            outer = np.concatenate([outer[: oi + 1], hole, hole[:1], outer[oi:]])
+            child = hierarchy[child][0]
+        # +0.5: contour points are pixel indices; polygon coordinates are continuous (pixel centres at .5).
+        polys.append((outer.astype(np.float64) + 0.5).flatten().tolist())
     return polys
 
 
-def make_shapes_image(seed: int, size: int = IMAGE_SIZE) -> tuple[np.ndarray, list[dict]]:
-    """One image (HxWx3 uint8, RGB) and its annotations (bbox XYWH, polygons, category index)."""
+def make_shapes_image(seed: int, size: int = IMAGE_SIZE, return_masks: bool = False):
+    """One image (HxWx3 uint8, RGB) and its annotations (bbox XYWH, polygons, category index);
+    with ``return_masks``, also the visible binary mask of each annotation."""
     rng = np.random.default_rng(seed)
     img = _background(rng, size)
     _clutter(rng, img)
@@ -122,7 +138,7 @@ def make_shapes_image(seed: int, size: int = IMAGE_SIZE) -> tuple[np.ndarray, li
     for m, col in zip(masks, colors):
         img[m] = col + rng.normal(0, 6, size=(int(m.sum()), 3))
     img = np.clip(img, 0, 255).astype(np.uint8)
-    anns = []
+    anns, kept_masks = [], []
     for m, vis, cls in zip(masks, visible, classes):
         if vis.sum() < 10 or vis.sum() < (1 - MAX_OCCLUDED) * m.sum():
             continue
@@ -133,7 +149,8 @@ def make_shapes_image(seed: int, size: int = IMAGE_SIZE) -> tuple[np.ndarray, li
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         anns.append({"bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                      "segmentation": polys, "area": float(vis.sum()), "category_index": cls})
-    return img, anns
+        kept_masks.append(vis)
+    return (img, anns, kept_masks) if return_masks else (img, anns)
 
 
 def build_shapes_split(root: str, split: str) -> str:

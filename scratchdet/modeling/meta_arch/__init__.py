@@ -1,1 +1,4 @@
 """Meta-architectures registered in detectron2's META_ARCH_REGISTRY (one import line per module)."""
+
+from . import deyo  # noqa: F401
+from . import jigsaw_classifier  # noqa: F401

@@ -1,0 +1,3 @@
+from .checkpointer import CheckpointError, ScratchCheckpointer
+
+__all__ = ["CheckpointError", "ScratchCheckpointer"]

@@ -1,0 +1,60 @@
+"""Config keys of DEYO's stage-2 end-to-end detector (META_ARCHITECTURE "DEYODetector")."""
+
+from detectron2.config import CfgNode as CN
+
+
+def add_deyo_config(cfg: CN) -> None:
+    """Add ``SCRATCHDET.DEYO.*`` (in place)."""
+    _C = cfg.SCRATCHDET
+    _C.DEYO = CN()
+    # Number of object classes; 0: the length of thing_classes of DATASETS.TRAIN[0] (stage 1's
+    # MODEL.RETINANET.NUM_CLASSES for the same data).
+    _C.DEYO.NUM_CLASSES = 0
+    # Neck levels the decoder reads, from the backbone built by MODEL.BACKBONE.NAME (stage 1's).
+    _C.DEYO.IN_FEATURES = ["p3", "p4", "p5"]
+    # Freeze the backbone and neck (requires_grad False, kept in eval mode so BN statistics never
+    # change): stage 2 trains only the decoder on top of stage 1's features.
+    _C.DEYO.FREEZE_BACKBONE = True
+    # Width of the input projection, the queries and the decoder.
+    _C.DEYO.HIDDEN_DIM = 256
+    # Number of queries picked by query selection; also the most detections an image can have.
+    _C.DEYO.NUM_QUERIES = 300
+    # Number of decoder layers (each refines the boxes of the previous one).
+    _C.DEYO.NUM_DECODER_LAYERS = 6
+    # Attention heads, in self-attention and deformable cross-attention (must divide HIDDEN_DIM).
+    _C.DEYO.NUM_HEADS = 8
+    # Sampling points per head and per level of the deformable cross-attention.
+    _C.DEYO.NUM_POINTS = 4
+    # Hidden width of each decoder layer's feed-forward network.
+    _C.DEYO.DIM_FEEDFORWARD = 1024
+    # Dropout in the decoder layers.
+    _C.DEYO.DROPOUT = 0.0
+    # Side of the query-selection anchor on the first level, as a fraction of the padded image
+    # (doubled on each following level); encoder boxes are predicted relative to it.
+    _C.DEYO.ANCHOR_SCALE = 0.05
+    # Classification loss: "varifocal" (IoU-aware targets, RT-DETR/DEYO) or "focal".
+    _C.DEYO.CLASS_LOSS = "varifocal"
+    # Alpha of the focal loss and of the matcher's focal-style class cost.
+    _C.DEYO.FOCAL_ALPHA = 0.25
+    # Alpha (weight of negatives) of the varifocal loss.
+    _C.DEYO.VARIFOCAL_ALPHA = 0.75
+    # Gamma of the focal and varifocal losses and of the matcher's class cost.
+    _C.DEYO.FOCAL_GAMMA = 2.0
+    # Loss weights: classification, L1 on normalised (cx, cy, w, h), and GIoU.
+    _C.DEYO.CLASS_WEIGHT = 1.0
+    _C.DEYO.BBOX_WEIGHT = 5.0
+    _C.DEYO.GIOU_WEIGHT = 2.0
+
+    _C.DEYO.MATCHER = CN()
+    # Weights of the Hungarian matching costs: class (focal-style), L1 and GIoU.
+    _C.DEYO.MATCHER.COST_CLASS = 2.0
+    _C.DEYO.MATCHER.COST_BBOX = 5.0
+    _C.DEYO.MATCHER.COST_GIOU = 2.0
+
+    _C.DEYO.DENOISING = CN()
+    # Budget of contrastive denoising queries per image in training (0 disables; RT-DETR uses 100).
+    _C.DEYO.DENOISING.NUM_QUERIES = 0
+    # Fraction of denoising labels that may be flipped to a random class (half of it on average).
+    _C.DEYO.DENOISING.LABEL_NOISE_RATIO = 0.5
+    # Box noise, relative to half the box size (negatives get between one and two times it).
+    _C.DEYO.DENOISING.BOX_NOISE_SCALE = 1.0

@@ -1,0 +1,42 @@
+"""Config keys of jigsaw (Montage) pre-training: sample extraction, canvas assembly, the dense
+classifier's labels and the ERF refresh (projects/JigsawPretrain)."""
+
+from detectron2.config import CfgNode as CN
+
+
+def add_jigsaw_config(cfg: CN) -> None:
+    """Add the SCRATCHDET.JIGSAW keys (in place)."""
+    _C = cfg
+    _C.SCRATCHDET.JIGSAW = CN()
+    # Number of object classes; the background label is this number. 0: the length of
+    # thing_classes of DATASETS.TRAIN[0].
+    _C.SCRATCHDET.JIGSAW.NUM_CLASSES = 0
+    # Seed of sample extraction (enlargement and negatives), independent of SEED so that every
+    # process and run extracts the same samples.
+    _C.SCRATCHDET.JIGSAW.SAMPLE_SEED = 0
+    # Positives: each corner of a ground-truth box moves outward by U(0, ENLARGE) times the box's
+    # side (width for x, height for y), then the box is clipped to the image.
+    _C.SCRATCHDET.JIGSAW.ENLARGE = 2.0
+    # Ground-truth boxes narrower or lower than this (pixels) are not used as positives.
+    _C.SCRATCHDET.JIGSAW.MIN_BOX_SIZE = 4
+    # Number of negatives (background boxes with IoU 0 against every annotated box) per positive.
+    _C.SCRATCHDET.JIGSAW.NEGATIVE_RATIO = 0.1
+    # Side (pixels) of the square jigsaw canvas; samples are pasted at their native size.
+    _C.SCRATCHDET.JIGSAW.CANVAS_SIZE = 448
+    # The split of the 2x2 canvas follows the two square samples' sizes, clamped to
+    # [MIN_CELL_FRACTION, 0.5] of the canvas side (so the top-left cell stays the smaller one).
+    _C.SCRATCHDET.JIGSAW.MIN_CELL_FRACTION = 0.25
+    # Labels of the dense classifier: "erf" (ERF-adaptive soft labels), "global_mix" (globally
+    # pooled logits, label mixed by cell area) or "block" (hard label of the position's own cell).
+    _C.SCRATCHDET.JIGSAW.LABEL_MODE = "erf"
+    # In "erf" mode, the smallest weight of a position's own cell in its soft label.
+    _C.SCRATCHDET.JIGSAW.TAU = 0.5
+    # Backbone output the classifier reads; "" takes the one with the largest stride.
+    _C.SCRATCHDET.JIGSAW.IN_FEATURE = ""
+    # The ERFRefresh hook re-measures the ERF every this many iterations (the paper: 5000).
+    _C.SCRATCHDET.JIGSAW.ERF_PERIOD = 5000
+    # Number of the latest training canvases the ERF is averaged over.
+    _C.SCRATCHDET.JIGSAW.ERF_NUM_IMAGES = 4
+    # ERF maps are kept sum-pooled by this factor (memory: positions x (side / POOL)^2 floats);
+    # cell shares are read from them by bilinear interpolation of their integral image.
+    _C.SCRATCHDET.JIGSAW.ERF_POOL = 4

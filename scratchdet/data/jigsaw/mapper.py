@@ -1,0 +1,93 @@
+"""The jigsaw dataset mapper: each call returns one canvas of four samples (assembly.py) drawn
+from the samples of the whole dataset (sampling.py)."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode, configurable
+from detectron2.data import detection_utils as utils
+
+from ..datasets.errors import DatasetError
+from ..mapper_registry import MAPPER_REGISTRY
+from .assembly import CELL_GROUPS, GroupSampler, assemble_canvas
+from .sampling import JigsawSamples, build_jigsaw_samples
+
+# Order of the groups handed to assemble_canvas.
+_DRAW_GROUPS = ("S", "S", "T", "W")
+
+
+@MAPPER_REGISTRY.register()
+class JigsawMapper:
+    """Maps any dataset dict to a jigsaw canvas: the dict only sets how many canvases an epoch
+    has (one per image) and, at evaluation, the seed of its canvas (from its ``image_id``).
+
+    Returns ``{"image": CHW uint8 tensor (C x C, in INPUT.FORMAT), "cells": (4, 4) float32 XYXY
+    cell boxes, "cell_labels": (4,) int64 (``num_classes`` = background), "height", "width",
+    "image_id"}``; cells in the order top-left (smaller S), top-right (W), bottom-left (T),
+    bottom-right (larger S).
+
+    Randomness: training draws from numpy's global RNG, which detectron2 seeds per data-loader
+    worker (``SEED``), as its own augmentations do.
+    """
+
+    @configurable
+    def __init__(self, is_train: bool, *, samples: JigsawSamples, canvas_size: int, image_format: str,
+                 pad_value: tuple[float, ...], min_cell_fraction: float = 0.25, seed: int = 0):
+        self.is_train = is_train
+        self.samples = samples
+        self.canvas_size = canvas_size
+        self.image_format = image_format
+        self.pad_value = np.round(np.asarray(pad_value, np.float64)).astype(np.uint8)
+        self.min_cell_fraction = min_cell_fraction
+        self.seed = seed
+        self.sampler = GroupSampler(samples, shuffle=is_train)
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
+        names = cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
+        j = cfg.SCRATCHDET.JIGSAW
+        return {
+            "is_train": is_train,
+            "samples": build_jigsaw_samples(cfg, names),
+            "canvas_size": j.CANVAS_SIZE,
+            "image_format": cfg.INPUT.FORMAT,
+            "pad_value": tuple(cfg.MODEL.PIXEL_MEAN),  # normalises to zero in the model
+            "min_cell_fraction": j.MIN_CELL_FRACTION,
+            "seed": j.SAMPLE_SEED,
+        }
+
+    def _crop(self, i: int) -> tuple[np.ndarray, tuple[float, float]]:
+        s = self.samples
+        file_name = s.file_names[s.image_index[i]]
+        try:
+            image = utils.read_image(file_name, format=self.image_format)
+        except (OSError, SyntaxError) as e:
+            raise DatasetError(f"Cannot read image {file_name}: {e}. The file is missing or corrupt.") from e
+        x0, y0, x1, y1 = s.boxes[i].astype(np.int64)
+        center = (float(s.centers[i][0] - x0), float(s.centers[i][1] - y0))
+        return image[y0:y1, x0:x1], center
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        if self.is_train:
+            rng = np.random
+        else:  # the same canvas for the same image at every evaluation
+            key = str(dataset_dict.get("image_id", dataset_dict.get("file_name", "")))
+            rng = np.random.RandomState((self.seed + zlib.crc32(key.encode())) % 2**32)
+        picks = [self.sampler.draw(g, rng) for g in _DRAW_GROUPS]
+        crops, centers = zip(*(self._crop(i) for i in picks))
+        pad = self.pad_value[: crops[0].shape[2]]
+        canvas, cells, order = assemble_canvas(list(crops), list(centers), self.canvas_size, rng, pad,
+                                               self.min_cell_fraction)
+        labels = self.samples.labels[[picks[k] for k in order]]
+        assert len(order) == len(CELL_GROUPS)
+        return {
+            "image": torch.as_tensor(np.ascontiguousarray(canvas.transpose(2, 0, 1))),
+            "cells": torch.as_tensor(cells, dtype=torch.float32),
+            "cell_labels": torch.as_tensor(labels, dtype=torch.int64),
+            "height": self.canvas_size,
+            "width": self.canvas_size,
+            "image_id": dataset_dict.get("image_id"),
+        }

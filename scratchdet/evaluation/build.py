@@ -1,0 +1,28 @@
+"""The evaluator of a dataset, chosen from its metadata's ``evaluator_type``."""
+
+from __future__ import annotations
+
+import os
+
+from detectron2.config import CfgNode
+from detectron2.data import MetadataCatalog
+from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, PascalVOCDetectionEvaluator
+
+from ..data.datasets import ensure_dataset_files
+from ..data.datasets.errors import DatasetError
+from . import fast_coco  # noqa: F401  (uses faster-coco-eval where detectron2's _C is missing)
+
+
+def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
+    ensure_dataset_files(dataset_name)
+    output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
+    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+    if evaluator_type in ("coco", "coco_panoptic_seg"):
+        return COCOEvaluator(dataset_name, output_dir=output_folder)
+    if evaluator_type == "pascal_voc":
+        return PascalVOCDetectionEvaluator(dataset_name)
+    raise DatasetError(
+        f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}; scratchdet evaluates 'coco' and "
+        "'pascal_voc' datasets. Register it with SCRATCHDET.DATA.COCO or SCRATCHDET.DATA.VOC, or set "
+        f"MetadataCatalog.get('{dataset_name}').evaluator_type."
+    )

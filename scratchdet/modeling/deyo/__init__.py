@@ -1,0 +1,25 @@
+"""Parts of DEYO's stage-2 end-to-end detector (query selection, deformable decoder, one-to-one
+matching and losses); the meta-architecture is scratchdet.modeling.meta_arch.deyo."""
+
+from .decoder import DecoderLayer, DeformableDecoder
+from .deformable_attention import MSDeformAttn, ms_deform_attn_core
+from .denoising import DenoisingGroup, DenoisingQueries
+from .losses import DEYOCriterion, varifocal_loss
+from .matcher import HungarianMatcher
+from .query_selection import InputProjection, QuerySelection, SelectedQueries, valid_positions
+
+__all__ = [
+    "DecoderLayer",
+    "DeformableDecoder",
+    "MSDeformAttn",
+    "ms_deform_attn_core",
+    "DenoisingGroup",
+    "DenoisingQueries",
+    "DEYOCriterion",
+    "varifocal_loss",
+    "HungarianMatcher",
+    "InputProjection",
+    "QuerySelection",
+    "SelectedQueries",
+    "valid_positions",
+]

@@ -1,0 +1,101 @@
+"""From neck levels to decoder queries: project each level to the decoder width, predict a class
+and a box at every position (the "encoder" output), and keep the top-k positions by class score
+as queries, with their predicted boxes as the decoder's first reference boxes (RT-DETR/DEYO)."""
+
+from __future__ import annotations
+
+import math
+from typing import List, NamedTuple, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .layers import MLP, bias_init_with_prob, inverse_sigmoid
+
+
+class InputProjection(nn.Module):
+    """1x1 conv + GroupNorm per level to the decoder width, then flatten all levels into one memory.
+
+    GroupNorm, not BN: the decoder is trained with small batches and this part is never frozen.
+    """
+
+    def __init__(self, in_channels: Sequence[int], hidden_dim: int):
+        super().__init__()
+        groups = math.gcd(32, hidden_dim)
+        self.projs = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, hidden_dim, 1, bias=False), nn.GroupNorm(groups, hidden_dim))
+            for c in in_channels
+        )
+
+    def forward(self, features: Sequence[Tensor]) -> Tuple[Tensor, List[Tuple[int, int]]]:
+        """Returns memory (N, S, C) with S = sum of H*W, levels in order, row-major, and each
+        level's (H, W)."""
+        flat, shapes = [], []
+        for proj, x in zip(self.projs, features):
+            y = proj(x)
+            shapes.append((int(y.shape[2]), int(y.shape[3])))
+            flat.append(y.flatten(2).transpose(1, 2))
+        return torch.cat(flat, 1), shapes
+
+
+def valid_positions(
+    spatial_shapes: Sequence[Tuple[int, int]], image_sizes: Sequence[Tuple[int, int]], padded_size: Tuple[int, int], device
+) -> Tensor:
+    """(N, S) bool: True where a position's centre lies inside its image and not in the padding
+    that batching added (boxes are normalised by the padded size)."""
+    ph, pw = padded_size
+    out = []
+    for h, w in spatial_shapes:
+        cy = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * (ph / h)
+        cx = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * (pw / w)
+        per_image = [((cy[:, None] < ih) & (cx[None, :] < iw)).flatten() for ih, iw in image_sizes]
+        out.append(torch.stack(per_image))
+    return torch.cat(out, 1)
+
+
+class SelectedQueries(NamedTuple):
+    content: Tensor  # (N, k, C) query contents, detached encoder features at the selected positions
+    reference_boxes: Tensor  # (N, k, 4) detached boxes: the decoder's starting boxes
+    logits: Tensor  # (N, k, K) encoder class logits at the selected positions (for the encoder loss)
+    boxes: Tensor  # (N, k, 4) encoder boxes with gradient (for the encoder loss)
+
+
+class QuerySelection(nn.Module):
+    """Per-position class and box predictions, and top-k selection by the best class score."""
+
+    def __init__(self, num_classes: int, hidden_dim: int, num_queries: int, anchor_scale: float = 0.05):
+        super().__init__()
+        self.num_queries = num_queries
+        # Anchor side on level l is anchor_scale * 2**l of the padded image (RT-DETR's 0.05).
+        self.anchor_scale = anchor_scale
+        self.enc_output = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.LayerNorm(hidden_dim))
+        self.enc_score_head = nn.Linear(hidden_dim, num_classes)
+        self.enc_box_head = MLP(hidden_dim, hidden_dim, 4, 3)
+        nn.init.constant_(self.enc_score_head.bias, bias_init_with_prob(0.01))
+        self.enc_box_head.zero_last()
+
+    def anchors(self, spatial_shapes: Sequence[Tuple[int, int]], device, dtype) -> Tensor:
+        """(S, 4) anchor boxes in logit space, one per position, in memory order."""
+        out = []
+        for lvl, (h, w) in enumerate(spatial_shapes):
+            gy, gx = torch.meshgrid(
+                (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h,
+                (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w,
+                indexing="ij",
+            )
+            wh = torch.full_like(gx, self.anchor_scale * 2.0**lvl)
+            out.append(torch.stack([gx, gy, wh, wh], -1).reshape(-1, 4))
+        return inverse_sigmoid(torch.cat(out)).to(dtype)
+
+    def forward(self, memory: Tensor, spatial_shapes: Sequence[Tuple[int, int]], valid: Tensor) -> SelectedQueries:
+        """memory (N, S, C); valid (N, S) bool, positions that may be selected."""
+        output = self.enc_output(memory)
+        logits = self.enc_score_head(output)
+        boxes_unact = self.enc_box_head(output) + self.anchors(spatial_shapes, memory.device, memory.dtype)
+        k = min(self.num_queries, memory.shape[1])
+        # Padding positions go last; their logits stay finite so the encoder loss stays finite.
+        scores = logits.detach().max(-1).values.masked_fill(~valid, float("-inf"))
+        idx = scores.topk(k, dim=1).indices
+        take = lambda t: torch.gather(t, 1, idx[..., None].expand(-1, -1, t.shape[-1]))  # noqa: E731
+        boxes = take(boxes_unact).sigmoid()
+        return SelectedQueries(take(output).detach(), boxes.detach(), take(logits), boxes)

@@ -1,0 +1,247 @@
+"""DEYO's stage 2 (Ouyang 2024, "DEYO: DETR with YOLO for step-by-step object detection"): an
+end-to-end, NMS-free detector on top of a backbone and neck trained by a one-to-many detector
+in stage 1 and frozen here, with a DETR-style decoder trained from scratch.
+
+The backbone is built by ``build_backbone(cfg)`` under ``self.backbone``, exactly as detectron2's
+RetinaNet does, so stage 1's ``backbone.*`` weights load by name.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.data import MetadataCatalog
+from detectron2.layers import ShapeSpec
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, detector_postprocess
+from detectron2.structures import Boxes, ImageList, Instances
+from torch import Tensor, nn
+from torchvision.ops import box_convert
+
+from ...config.checks import ConfigError
+from ..deyo import (
+    DeformableDecoder,
+    DenoisingQueries,
+    DEYOCriterion,
+    HungarianMatcher,
+    InputProjection,
+    QuerySelection,
+    valid_positions,
+)
+from ..deyo.losses import CLASS_LOSSES
+
+__all__ = ["DEYODetector"]
+
+
+@META_ARCH_REGISTRY.register()
+class DEYODetector(nn.Module):
+    """Frozen backbone + neck -> input projection -> query selection -> deformable decoder.
+
+    Training returns a dict of losses; inference returns, per image, ``{"instances": Instances}``
+    with the top-k (query, class) scores as detections, without NMS.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        in_features: Sequence[str],
+        input_proj: InputProjection,
+        query_selection: QuerySelection,
+        decoder: DeformableDecoder,
+        criterion: DEYOCriterion,
+        denoising: Optional[DenoisingQueries] = None,
+        freeze_backbone: bool = True,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        max_detections_per_image: int = 100,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.in_features = list(in_features)
+        self.input_proj = input_proj
+        self.query_selection = query_selection
+        self.decoder = decoder
+        self.criterion = criterion
+        self.denoising = denoising
+        self.freeze_backbone = freeze_backbone
+        self.max_detections_per_image = max_detections_per_image
+        # Not persistent, as in detectron2's detectors: they come from the config, not checkpoints.
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        if freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+
+    @classmethod
+    def from_config(cls, cfg) -> Dict:
+        d = cfg.SCRATCHDET.DEYO
+        backbone = build_backbone(cfg)
+        shapes: Dict[str, ShapeSpec] = backbone.output_shape()
+        missing = [f for f in d.IN_FEATURES if f not in shapes]
+        if missing or not d.IN_FEATURES:
+            raise ConfigError(
+                f"SCRATCHDET.DEYO.IN_FEATURES {list(d.IN_FEATURES)}: {missing or 'empty'} not among the "
+                f"outputs of MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME} ({sorted(shapes)})."
+            )
+        if d.HIDDEN_DIM % d.NUM_HEADS:
+            raise ConfigError(
+                f"SCRATCHDET.DEYO.HIDDEN_DIM ({d.HIDDEN_DIM}) must be divisible by SCRATCHDET.DEYO.NUM_HEADS ({d.NUM_HEADS})."
+            )
+        if d.CLASS_LOSS not in CLASS_LOSSES:
+            raise ConfigError(f"SCRATCHDET.DEYO.CLASS_LOSS must be one of {CLASS_LOSSES}, got {d.CLASS_LOSS!r}.")
+        num_classes = d.NUM_CLASSES
+        if num_classes <= 0:
+            if not cfg.DATASETS.TRAIN:
+                raise ConfigError("SCRATCHDET.DEYO.NUM_CLASSES is 0 and DATASETS.TRAIN is empty: set NUM_CLASSES.")
+            num_classes = len(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).thing_classes)
+        hidden = d.HIDDEN_DIM
+        matcher = HungarianMatcher(
+            d.MATCHER.COST_CLASS, d.MATCHER.COST_BBOX, d.MATCHER.COST_GIOU, d.FOCAL_ALPHA, d.FOCAL_GAMMA
+        )
+        denoising = None
+        if d.DENOISING.NUM_QUERIES > 0:
+            denoising = DenoisingQueries(
+                num_classes, hidden, d.DENOISING.NUM_QUERIES, d.DENOISING.LABEL_NOISE_RATIO, d.DENOISING.BOX_NOISE_SCALE
+            )
+        return {
+            "backbone": backbone,
+            "in_features": d.IN_FEATURES,
+            "input_proj": InputProjection([shapes[f].channels for f in d.IN_FEATURES], hidden),
+            "query_selection": QuerySelection(num_classes, hidden, d.NUM_QUERIES, d.ANCHOR_SCALE),
+            "decoder": DeformableDecoder(
+                num_classes,
+                hidden,
+                d.NUM_DECODER_LAYERS,
+                d.NUM_HEADS,
+                len(d.IN_FEATURES),
+                d.NUM_POINTS,
+                d.DIM_FEEDFORWARD,
+                d.DROPOUT,
+            ),
+            "criterion": DEYOCriterion(
+                num_classes,
+                matcher,
+                d.CLASS_LOSS,
+                d.CLASS_WEIGHT,
+                d.BBOX_WEIGHT,
+                d.GIOU_WEIGHT,
+                d.FOCAL_ALPHA,
+                d.VARIFOCAL_ALPHA,
+                d.FOCAL_GAMMA,
+            ),
+            "denoising": denoising,
+            "freeze_backbone": d.FREEZE_BACKBONE,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def train(self, mode: bool = True) -> "DEYODetector":
+        # A frozen backbone stays in eval mode whatever the trainer asks: BN must keep stage 1's
+        # statistics (and its running buffers must not move).
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def preprocess_image(self, batched_inputs: List[Dict[str, Tensor]]) -> ImageList:
+        """Normalise, pad and batch the images, as detectron2's dense detectors do."""
+        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
+        return ImageList.from_tensors(
+            images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
+        )
+
+    def extract_features(self, images: ImageList) -> List[Tensor]:
+        if self.freeze_backbone:
+            if self.backbone.training:  # someone called backbone.train() directly
+                self.backbone.eval()
+            # No graph through the frozen part: stage 2's memory is the decoder's (DEYO's 8 GB claim).
+            with torch.no_grad():
+                features = self.backbone(images.tensor)
+        else:
+            features = self.backbone(images.tensor)
+        return [features[f] for f in self.in_features]
+
+    def prepare_targets(self, gt_instances: List[Instances], padded_size: Tuple[int, int]) -> List[Dict[str, Tensor]]:
+        """Ground-truth boxes as (cx, cy, w, h) normalised by the padded batch size, the frame in
+        which the anchors and the sampling locations live."""
+        h, w = padded_size
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=self.device)
+        return [
+            {
+                "labels": inst.gt_classes.to(self.device),
+                "boxes": box_convert(inst.gt_boxes.tensor.to(self.device) / scale, "xyxy", "cxcywh"),
+            }
+            for inst in gt_instances
+        ]
+
+    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+        images = self.preprocess_image(batched_inputs)
+        padded_size = tuple(images.tensor.shape[-2:])
+        memory, spatial_shapes = self.input_proj(self.extract_features(images))
+        valid = valid_positions(spatial_shapes, images.image_sizes, padded_size, memory.device)
+        selected = self.query_selection(memory, spatial_shapes, valid)
+        tgt, ref, attn_mask, dn = selected.content, selected.reference_boxes, None, None
+
+        targets = None
+        if self.training:
+            if "instances" not in batched_inputs[0]:
+                raise ValueError("DEYODetector needs 'instances' in its training inputs.")
+            targets = self.prepare_targets([x["instances"] for x in batched_inputs], padded_size)
+            if self.denoising is not None:
+                dn = self.denoising(targets, tgt.shape[1])
+            if dn is not None:
+                tgt = torch.cat([dn.content, tgt], 1)
+                ref = torch.cat([dn.reference_boxes, ref], 1)
+                attn_mask = dn.attn_mask
+
+        logits, boxes = self.decoder(tgt, ref, memory, spatial_shapes, ~valid, attn_mask)
+
+        if self.training:
+            num_dn = 0 if dn is None else dn.content.shape[1]
+            return self.criterion(
+                logits[:, :, num_dn:],
+                boxes[:, :, num_dn:],
+                selected.logits,
+                selected.boxes,
+                targets,
+                dn_logits=None if dn is None else logits[:, :, :num_dn],
+                dn_boxes=None if dn is None else boxes[:, :, :num_dn],
+                dn_positive_indices=None if dn is None else dn.positive_indices,
+                dn_num_groups=1 if dn is None else dn.num_groups,
+            )
+
+        results = self.inference(logits[-1], boxes[-1], images.image_sizes, padded_size)
+        processed = []
+        for r, x, size in zip(results, batched_inputs, images.image_sizes):
+            height, width = x.get("height", size[0]), x.get("width", size[1])
+            processed.append({"instances": detector_postprocess(r, height, width)})
+        return processed
+
+    def inference(
+        self, logits: Tensor, boxes: Tensor, image_sizes: List[Tuple[int, int]], padded_size: Tuple[int, int]
+    ) -> List[Instances]:
+        """Top-k (query, class) pairs by score are the detections: one-to-one training made
+        duplicates unlikely, so there is no NMS. logits (N, Q, K), boxes (N, Q, 4) normalised."""
+        n, q, k = logits.shape
+        h, w = padded_size
+        scale = torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device)
+        scores, idx = logits.sigmoid().flatten(1).topk(min(self.max_detections_per_image, q * k), dim=1)
+        query, classes = idx // k, idx % k
+        xyxy = box_convert(boxes, "cxcywh", "xyxy") * scale
+        out = []
+        for i in range(n):
+            r = Instances(image_sizes[i])
+            r.pred_boxes = Boxes(xyxy[i, query[i]])
+            r.scores = scores[i]
+            r.pred_classes = classes[i]
+            out.append(r)
+        return out

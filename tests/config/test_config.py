@@ -1,0 +1,67 @@
+import pytest
+
+from scratchdet.config import ConfigError, check_config, get_scratchdet_cfg, load_config_file
+from tests.conftest import DEMO_CONFIG
+
+
+def test_add_scratchdet_config_adds_keys_with_defaults():
+    cfg = get_scratchdet_cfg()
+    assert cfg.SCRATCHDET.DATA.TRAIN_MAPPER == "DatasetMapper"
+    assert cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION == "error"
+    assert cfg.SCRATCHDET.HOOKS == []
+    # every key of the topic functions has a comment in its source (PointRend style)
+    import inspect
+
+    from scratchdet.config import defaults
+
+    src = inspect.getsource(defaults.add_scratchdet_config).splitlines()
+    for i, line in enumerate(src):
+        if line.strip().startswith("_C.SCRATCHDET.") and "CN()" not in line:
+            assert src[i - 1].strip().startswith("#") or src[i - 2].strip().startswith("#"), line
+
+
+def test_unknown_key_names_the_key_and_suggests():
+    with pytest.raises(ConfigError, match=r"SOLVER.BASE_LRR.*Did you mean SOLVER.BASE_LR"):
+        load_config_file(DEMO_CONFIG, ["SOLVER.BASE_LRR", "0.1"])
+
+
+def test_unknown_key_in_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("MODEL:\n  RESNETS:\n    DEPTHH: 18\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.*MODEL.RESNETS.DEPTH"):
+        load_config_file(str(f))
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config_file("no/such/file.yaml")
+
+
+def test_gn_with_indivisible_channels_is_a_config_error():
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "GN", "MODEL.FPN.OUT_CHANNELS", "48"])
+    with pytest.raises(ConfigError, match=r"MODEL.FPN.NORM='GN'.*48.*MODEL.FPN.OUT_CHANNELS"):
+        check_config(cfg)
+
+
+def test_gn_with_divisible_channels_passes():
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "GN", "MODEL.ROI_BOX_HEAD.NORM", "GN"])
+    check_config(cfg)
+
+
+def test_syncbn_single_process_is_an_error_for_training_only():
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.RESNETS.NORM", "SyncBN"])
+    with pytest.raises(ConfigError, match=r"single process.*--num-gpus"):
+        check_config(cfg, world_size=1)
+    check_config(cfg, world_size=1, training=False)
+
+
+def test_syncbn_on_cpu_with_two_processes_suggests_naive():
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "SyncBN"])
+    with pytest.raises(ConfigError, match="naiveSyncBN"):
+        check_config(cfg, world_size=2)
+
+
+def test_syncbn_in_head_that_sees_empty_batches():
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.ROI_MASK_HEAD.NORM", "SyncBN"])
+    with pytest.raises(ConfigError, match=r"MODEL.ROI_MASK_HEAD.NORM.*naiveSyncBN_N"):
+        check_config(cfg, world_size=8, training=False)

@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Train or evaluate a scratchdet / detectron2 model.
+
+    python train_net.py --config-file configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml
+    python train_net.py --config-file X.yaml --eval-only MODEL.WEIGHTS output/x/model_final.pth
+    python train_net.py --config-file X.yaml --resume            # continue from OUTPUT_DIR/last_checkpoint
+    python train_net.py --config-file X.yaml --num-gpus 2        # 2 processes (NCCL on GPU, gloo on CPU)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.evaluation import verify_results
+from detectron2.utils import comm
+
+import scratchdet  # noqa: F401  (registers everything)
+from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer
+from scratchdet.config import ConfigError, check_config, load_config_file
+from scratchdet.data.datasets import DatasetError, register_datasets_from_config
+from scratchdet.engine import Trainer
+from scratchdet.io.atomic import atomic_write_json
+
+USER_ERRORS = (ConfigError, DatasetError, CheckpointError)
+
+
+def setup(args):
+    cfg = load_config_file(args.config_file, args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    register_datasets_from_config(cfg)
+    check_config(cfg, world_size=comm.get_world_size(), training=not args.eval_only)
+    return cfg
+
+
+def save_results(cfg, results, name: str) -> None:
+    if comm.is_main_process() and results:
+        path = os.path.join(cfg.OUTPUT_DIR, name)
+        atomic_write_json(json.loads(json.dumps(results, default=float)), path)
+        logging.getLogger("scratchdet").info(f"Evaluation results saved to {path}")
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        if not cfg.MODEL.WEIGHTS and not args.resume:
+            raise ConfigError("--eval-only needs a checkpoint: add MODEL.WEIGHTS path/to/model_final.pth.")
+        model = Trainer.build_model(cfg)
+        ScratchCheckpointer(
+            model, save_dir=cfg.OUTPUT_DIR, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION
+        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        res = Trainer.test(cfg, model)
+        save_results(cfg, res, "eval_results.json")
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    res = trainer.train()
+    save_results(cfg, getattr(trainer, "_last_eval_results", None), "final_results.json")
+    return res
+
+
+def run(args) -> None:
+    try:
+        main(args)
+    except USER_ERRORS as e:
+        # A message the user can act on, without a stack trace from deep inside.
+        print(f"\nscratchdet: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))
