@@ -25,13 +25,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-import scratchdet  # noqa: E402,F401  (registration)
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
-from detectron2.data import MetadataCatalog  # noqa: E402
-from detectron2.data.detection_utils import convert_image_to_rgb  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from scratchdet.config import load_config_file  # noqa: E402
-from scratchdet.data.jigsaw import CELL_GROUPS, JigsawMapper  # noqa: E402
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import MetadataCatalog
+from detectron2.data.detection_utils import convert_image_to_rgb
+from detectron2.modeling import build_model
+
+import scratchdet  # noqa: F401  (registration)
+from scratchdet.config import load_config_file
+from scratchdet.data.jigsaw import CELL_GROUPS, JigsawMapper
 
 CELL_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 
@@ -42,7 +43,7 @@ def label_names(cfg, num_classes: int) -> list[str]:
 
 
 def draw_cells(ax, cells: np.ndarray, labels: np.ndarray, names: list[str], text: bool = True) -> None:
-    import matplotlib.patches as patches
+    from matplotlib import patches
 
     for k, (x0, y0, x1, y1) in enumerate(cells):
         ax.add_patch(patches.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=CELL_COLORS[k]))
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--num-canvases", type=int, default=8)
     parser.add_argument("--weights", default="", help="checkpoint of the jigsaw model (ERF of a trained model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dpi", type=int, default=80)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
 
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     fig.suptitle("Jigsaw canvases: group and label of each cell")
     fig.tight_layout()
     written.append(os.path.join(args.output, "canvases.png"))
-    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
+    fig.savefig(written[-1], dpi=args.dpi, bbox_inches="tight")
     plt.close(fig)
 
     model = build_model(cfg)
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     fig.suptitle(f"Effective receptive fields (mean radius {radius:.1f} px, {'trained' if args.weights else 'random init'})")
     fig.tight_layout()
     written.append(os.path.join(args.output, "erf.png"))
-    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
+    fig.savefig(written[-1], dpi=args.dpi, bbox_inches="tight")
     plt.close(fig)
 
     weights, _ = model.label_weights(cells, feat_hw, image_hw)
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     fig.suptitle(f"Soft label weights per output position, LABEL_MODE={mode}"
                  + (f", TAU={cfg.SCRATCHDET.JIGSAW.TAU}" if mode == "erf" else ""))
     written.append(os.path.join(args.output, "soft_labels.png"))
-    fig.savefig(written[-1], dpi=110, bbox_inches="tight")
+    fig.savefig(written[-1], dpi=args.dpi, bbox_inches="tight")
     plt.close(fig)
     for p in written:
         print(p)

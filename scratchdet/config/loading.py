@@ -59,4 +59,8 @@ def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNo
             cfg.merge_from_list(list(opts))
         except (KeyError, AssertionError) as e:
             raise _unknown_key_error(cfg, e, "the command-line opts") from None
-    return cfg
+    # Resolve SCRATCHDET.NORM.ALL into the per-part norm keys, so that the dumped config.yaml,
+    # the checks and the model all see the norms the model really gets.
+    from ..modeling.norm_policy import apply_norm_policy
+
+    return apply_norm_policy(cfg)

@@ -20,6 +20,7 @@ from ..config.checks import ConfigError
 from ..data import build_mapper
 from ..data.datasets import check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..modeling.norm_policy import apply_norm_policy, init_for_scratch
 from .hook_registry import build_hooks_from_config
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
@@ -87,6 +88,13 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.register_hooks(self.build_hooks())
+
+    @classmethod
+    def build_model(cls, cfg: CfgNode):
+        cfg = apply_norm_policy(cfg)
+        model = super().build_model(cfg)
+        # From-scratch initialisation options (SCRATCHDET.INIT.*), before any weights are loaded.
+        return init_for_scratch(model, cfg)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode):

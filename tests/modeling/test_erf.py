@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from scratchdet.modeling.erf import erf_radius, integral_maps, measure_erf, rect_mass, sum_pool
+from scratchdet.modeling.erf import (
+    erf_radius,
+    integral_maps,
+    measure_erf,
+    rect_mass,
+    sum_pool,
+)
 
 
 def _convs(n, strides=None, ones=False, relu=False):

@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from scratchdet.modeling.jigsaw_labels import (
-    area_weights, dense_loss, erf_weights, global_mix_loss, own_cells, position_centers, soft_targets,
+    area_weights,
+    dense_loss,
+    erf_weights,
+    global_mix_loss,
+    own_cells,
+    position_centers,
+    soft_targets,
 )
 
 CELLS = torch.tensor([[[0.0, 0, 16, 16], [16, 0, 64, 16], [0, 16, 16, 64], [16, 16, 64, 64]]])

@@ -1,10 +1,33 @@
 """Jigsaw (Montage) pre-training data: sample extraction, canvas assembly and the mapper."""
 
-from .assembly import CELL_GROUPS, GroupSampler, assemble_canvas, cell_layout, place_in_cell
+from .assembly import (
+    CELL_GROUPS,
+    GroupSampler,
+    assemble_canvas,
+    cell_layout,
+    place_in_cell,
+)
 from .mapper import JigsawMapper
-from .sampling import GROUPS, JigsawSamples, aspect_group, build_jigsaw_samples, extract_samples, jigsaw_num_classes
+from .sampling import (
+    GROUPS,
+    JigsawSamples,
+    aspect_group,
+    build_jigsaw_samples,
+    extract_samples,
+    jigsaw_num_classes,
+)
 
 __all__ = [
-    "CELL_GROUPS", "GroupSampler", "assemble_canvas", "cell_layout", "place_in_cell", "JigsawMapper",
-    "GROUPS", "JigsawSamples", "aspect_group", "build_jigsaw_samples", "extract_samples", "jigsaw_num_classes",
+    "CELL_GROUPS",
+    "GROUPS",
+    "GroupSampler",
+    "JigsawMapper",
+    "JigsawSamples",
+    "aspect_group",
+    "assemble_canvas",
+    "build_jigsaw_samples",
+    "cell_layout",
+    "extract_samples",
+    "jigsaw_num_classes",
+    "place_in_cell",
 ]

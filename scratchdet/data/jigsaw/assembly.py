@@ -43,7 +43,7 @@ def cell_layout(small_wh: tuple[float, float], large_wh: tuple[float, float], ca
     C = canvas_size
 
     def split(s: float, l: float) -> int:
-        return int(round(C * float(np.clip(s / (s + l), min_fraction, 0.5))))
+        return round(C * float(np.clip(s / (s + l), min_fraction, 0.5)))
 
     a, c = split(small_wh[0], large_wh[0]), split(small_wh[1], large_wh[1])
     return np.array([[0, 0, a, c], [a, 0, C, c], [0, c, a, C], [a, c, C, C]], np.int64)

@@ -172,8 +172,8 @@ def extract_samples(
             i = int(rng.integers(len(file_names)))
             h, w = sizes[i]
             scale = min(0.5 ** (t // NEGATIVE_SHRINK_EVERY), w / (ref[2] - ref[0]), h / (ref[3] - ref[1]))
-            bw = max(int(round((ref[2] - ref[0]) * scale)), 1)
-            bh = max(int(round((ref[3] - ref[1]) * scale)), 1)
+            bw = max(round((ref[2] - ref[0]) * scale), 1)
+            bh = max(round((ref[3] - ref[1]) * scale), 1)
             x0, y0 = int(rng.integers(w - bw + 1)), int(rng.integers(h - bh + 1))
             box = np.array([x0, y0, x0 + bw, y0 + bh], np.float64)
             if _no_overlap(box, occupied[i]):

@@ -18,7 +18,14 @@ from ...config.checks import ConfigError
 from ...data.jigsaw.sampling import jigsaw_num_classes
 from ..erf import erf_radius, integral_maps, measure_erf, rect_mass
 from ..jigsaw_labels import (
-    LABEL_MODES, area_weights, dense_loss, erf_weights, global_mix_loss, own_cells, position_centers, soft_targets,
+    LABEL_MODES,
+    area_weights,
+    dense_loss,
+    erf_weights,
+    global_mix_loss,
+    own_cells,
+    position_centers,
+    soft_targets,
 )
 
 logger = logging.getLogger(__name__)
@@ -128,7 +135,7 @@ class JigsawPretrainer(nn.Module):
     def forward(self, batched_inputs: list[dict]):
         images = self.preprocess_image(batched_inputs)
         logits = self.classifier(self._features(images.tensor))
-        n, k, hf, wf = logits.shape
+        k, hf, wf = logits.shape[1:]
         image_hw = tuple(images.tensor.shape[-2:])
         has_cells = "cells" in batched_inputs[0]
         cells = torch.stack([x["cells"] for x in batched_inputs]).to(self.device) if has_cells else None
@@ -139,9 +146,8 @@ class JigsawPretrainer(nn.Module):
         self._erf_inputs = images.tensor[: self.erf_num_images].detach()  # for the ERFRefresh hook
         if self.label_mode == "global_mix":
             return {"loss_jigsaw": global_mix_loss(flat, cells, labels)}
-        if self.label_mode == "erf":
-            if self.erf_integral is None or self.erf_image_hw != image_hw:
-                self.refresh_erf()  # first step (the ERFRefresh hook refreshes it periodically)
+        if self.label_mode == "erf" and (self.erf_integral is None or self.erf_image_hw != image_hw):
+            self.refresh_erf()  # first step (the ERFRefresh hook refreshes it periodically)
         weights, own = self.label_weights(cells, (hf, wf), image_hw)
         return {"loss_jigsaw": dense_loss(flat, soft_targets(weights, labels, k), own)}
 

@@ -4,7 +4,13 @@ import logging
 
 import numpy as np
 
-from scratchdet.data.jigsaw import GroupSampler, JigsawSamples, assemble_canvas, cell_layout, place_in_cell
+from scratchdet.data.jigsaw import (
+    GroupSampler,
+    JigsawSamples,
+    assemble_canvas,
+    cell_layout,
+    place_in_cell,
+)
 
 PAD = np.array([7, 7, 7], np.uint8)
 

@@ -1,6 +1,7 @@
 """DEYO stage 2 (DEYODetector): it learns, its frozen backbone never changes, it loads stage 1's
 backbone by name, and its inference has no NMS."""
 
+import importlib
 import os
 
 import pytest
@@ -43,9 +44,19 @@ def _step(model, optimizer, batch):
     return loss.item()
 
 
-def test_loss_falls_when_overfitting_two_images():
+@pytest.mark.parametrize(
+    "freeze, max_ratio",
+    [
+        # The whole model over-fits quickly.
+        (False, 0.5),
+        # Stage 2 proper: the decoder alone learns too, more slowly on a random frozen backbone
+        # (stage 1 would have trained it).
+        (True, 0.85),
+    ],
+)
+def test_loss_falls_when_overfitting_two_images(freeze, max_ratio):
     torch.manual_seed(0)
-    cfg = _cfg()
+    cfg = _cfg("SCRATCHDET.DEYO.FREEZE_BACKBONE", str(freeze))
     model = build_model(cfg)
     model.train()
     # AdamW, as DETR-style decoders are usually trained (SGD learns too, more noisily).
@@ -53,7 +64,7 @@ def test_loss_falls_when_overfitting_two_images():
     batch = _batch(cfg)
     losses = [_step(model, optimizer, batch) for _ in range(40)]
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
-    assert last < 0.7 * first, losses
+    assert last < max_ratio * first, losses
 
 
 def test_denoising_queries_train():
@@ -112,7 +123,9 @@ def test_loads_stage1_retinanet_backbone_by_name():
 
 def _forbid_nms(monkeypatch):
     import detectron2.layers
-    import detectron2.layers.nms
+
+    # detectron2.layers.nms is also a function name, so fetch the module itself.
+    d2_nms = importlib.import_module("detectron2.layers.nms")
 
     def boom(*args, **kwargs):
         raise AssertionError("NMS was called")
@@ -124,7 +137,7 @@ def _forbid_nms(monkeypatch):
         (torchvision.ops.boxes, "nms"),
         (torchvision.ops.boxes, "batched_nms"),
         (detectron2.layers, "batched_nms"),
-        (detectron2.layers.nms, "batched_nms"),
+        (d2_nms, "batched_nms"),
     ]:
         monkeypatch.setattr(module, name, boom)
 

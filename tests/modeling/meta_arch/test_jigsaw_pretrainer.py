@@ -87,3 +87,18 @@ def test_inference_gives_logits_and_cell_scores():
         out = model(_batch(cfg, 2))
     assert out[0]["logits"].shape == (6, 2, 2)
     torch.testing.assert_close(out[0]["cell_scores"].sum(1), torch.ones(4))
+
+
+@pytest.mark.parametrize("opts, feature, grid", [
+    (["MODEL.BACKBONE.NAME", "build_root_resnet_backbone", "MODEL.RESNETS.STEM_TYPE", "root",
+      "SCRATCHDET.JIGSAW.CANVAS_SIZE", "32"], "res5", 4),                     # Root-ResNet: stride 16
+    (["MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone", "MODEL.FPN.OUT_CHANNELS", "32",
+      "MODEL.FPN.IN_FEATURES", "['res4', 'res5']", "SCRATCHDET.JIGSAW.IN_FEATURE", "p4"], "p4", 16),
+])
+def test_other_backbones(opts, feature, grid):
+    cfg = _cfg(*opts)
+    model = build_model(cfg)
+    loss = model(_batch(cfg, 2))["loss_jigsaw"]
+    assert model.in_feature == feature and model.erf_integral.shape[0] == grid
+    assert math.isfinite(float(loss))
+    assert {k.split(".")[0] for k in model.state_dict()} == {"backbone", "classifier"}
