@@ -5,6 +5,7 @@
     python train_net.py --config-file X.yaml --eval-only MODEL.WEIGHTS output/x/model_final.pth
     python train_net.py --config-file X.yaml --resume            # continue from OUTPUT_DIR/last_checkpoint
     python train_net.py --config-file X.yaml --num-gpus 2        # 2 processes (NCCL on GPU, gloo on CPU)
+    python train_net.py --config-file X.py train.max_iter=100    # a LazyConfig (key=value overrides)
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import sys
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 import scratchdet  # noqa: F401  (registers everything)
 from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer
 from scratchdet.config import ConfigError, check_config, load_config_file
 from scratchdet.data.datasets import DatasetError, register_datasets_from_config
-from scratchdet.engine import Trainer
+from scratchdet.engine import Trainer, lazy_train
+from scratchdet.engine.phases import config_for_eval, run_phases
 from scratchdet.io.atomic import atomic_write_json
 
 USER_ERRORS = (ConfigError, DatasetError, CheckpointError)
@@ -32,6 +35,8 @@ def setup(args):
     cfg = load_config_file(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    # scratchdet's own messages (hand-over tables, dataset checks) go to the console and log.txt too.
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="scratchdet")
     register_datasets_from_config(cfg)
     check_config(cfg, world_size=comm.get_world_size(), training=not args.eval_only)
     return cfg
@@ -45,8 +50,11 @@ def save_results(cfg, results, name: str) -> None:
 
 
 def main(args):
+    if args.config_file.endswith(".py"):  # a LazyConfig: detectron2's instantiate path
+        return lazy_train.main(args)
     cfg = setup(args)
     if args.eval_only:
+        cfg = config_for_eval(cfg)
         if not cfg.MODEL.WEIGHTS and not args.resume:
             raise ConfigError("--eval-only needs a checkpoint: add MODEL.WEIGHTS path/to/model_final.pth.")
         model = Trainer.build_model(cfg)
@@ -58,6 +66,9 @@ def main(args):
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
+    if cfg.SCRATCHDET.PHASE1.ENABLED:
+        # Pre-training then fine-tuning (each phase saves its own results and checkpoints).
+        return run_phases(cfg, resume=args.resume)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     res = trainer.train()

@@ -54,7 +54,8 @@ if ! "$PY" -c "import fvcore, pycocotools, cv2, scipy, faster_coco_eval, pytest,
   echo "[install] detectron2's and scratchdet's dependencies"
   pip_install -r requirements.txt
 fi
-if ! "$PY" -c "import scratchdet" >/dev/null 2>&1; then
+# Checked by its metadata: "import scratchdet" would succeed from the repository folder anyway.
+if ! "$PY" -c "import importlib.metadata as m; m.version('scratchdet')" >/dev/null 2>&1; then
   pip_install --no-deps --no-build-isolation -e .
 fi
 "$PY" -c "import scratchdet, detectron2, torch; print('[install] ok: torch', torch.__version__, '| detectron2', detectron2.__version__, '| scratchdet', scratchdet.__version__)"

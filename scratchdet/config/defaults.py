@@ -7,6 +7,9 @@ from .backbone import add_backbone_config
 from .deyo import add_deyo_config
 from .jigsaw import add_jigsaw_config
 from .norm import add_norm_config
+from .ssd import add_ssd_config
+from .phases import add_phases_config
+from .vit import add_vit_config
 
 
 def add_scratchdet_config(cfg: CN) -> None:
@@ -55,3 +58,6 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_backbone_config(cfg)
     add_norm_config(cfg)
     add_jigsaw_config(cfg)
+    add_ssd_config(cfg)
+    add_phases_config(cfg)
+    add_vit_config(cfg)

@@ -1,5 +1,4 @@
-from . import datasets, mappers  # noqa: F401  (registration)
-from . import jigsaw  # noqa: F401  (registers JigsawMapper)
+from . import datasets, jigsaw, mappers  # noqa: F401  (registration)
 from .mapper_registry import MAPPER_REGISTRY, build_mapper
 
 __all__ = ["MAPPER_REGISTRY", "build_mapper"]

@@ -5,6 +5,7 @@ atomic checkpoints, and multi-process training that also works on CPU (gloo)."""
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 
 import torch
@@ -15,12 +16,15 @@ from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, Trainer
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..checkpoint import ScratchCheckpointer
+from ..checkpoint import ScratchCheckpointer, hand_over, load_source_state_dict
 from ..config.checks import ConfigError
 from ..data import build_mapper
 from ..data.datasets import check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
 from ..evaluation import build_evaluator
+from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modules, recompute_bn_stats
+from ..modeling.freeze import freeze_part
 from ..modeling.norm_policy import apply_norm_policy, init_for_scratch
+from ..solver import build_optimizer, uses_param_groups
 from .hook_registry import build_hooks_from_config
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
@@ -35,6 +39,8 @@ def model_num_classes(cfg: CfgNode) -> tuple[str, int] | None:
         return "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES
     if arch == "RetinaNet":
         return "MODEL.RETINANET.NUM_CLASSES", cfg.MODEL.RETINANET.NUM_CLASSES
+    if arch == "ScratchDetSSD":
+        return "MODEL.SSD.NUM_CLASSES", cfg.MODEL.SSD.NUM_CLASSES
     return None
 
 
@@ -94,7 +100,24 @@ class Trainer(DefaultTrainer):
         cfg = apply_norm_policy(cfg)
         model = super().build_model(cfg)
         # From-scratch initialisation options (SCRATCHDET.INIT.*), before any weights are loaded.
-        return init_for_scratch(model, cfg)
+        model = init_for_scratch(model, cfg)
+        handover = cfg.SCRATCHDET.HANDOVER
+        if handover.SOURCE:
+            report = os.path.join(cfg.OUTPUT_DIR, "handover.json") if comm.is_main_process() else None
+            hand_over(model, load_source_state_dict(handover.SOURCE), list(handover.KEY_MAP), report)
+            if handover.PRECISE_BN_ITERS > 0 and bn_modules(model):
+                recompute_bn_stats(model, cls.build_train_loader(cfg), handover.PRECISE_BN_ITERS)
+                average_bn_stats_across_processes(model)
+        freeze_part(model, handover.FREEZE)
+        return model
+
+    @classmethod
+    def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+        # AdamW, layer-wise LR decay, no weight decay on norms/position terms (SCRATCHDET.SOLVER);
+        # detectron2's SGD when none is set.
+        if uses_param_groups(cfg):
+            return build_optimizer(cfg, model)
+        return super().build_optimizer(cfg, model)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode):

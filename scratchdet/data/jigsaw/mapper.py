@@ -12,7 +12,7 @@ from detectron2.data import detection_utils as utils
 
 from ..datasets.errors import DatasetError
 from ..mapper_registry import MAPPER_REGISTRY
-from .assembly import CELL_GROUPS, GroupSampler, assemble_canvas
+from .assembly import GroupSampler, assemble_canvas
 from .sampling import JigsawSamples, build_jigsaw_samples
 
 # Order of the groups handed to assemble_canvas.
@@ -82,7 +82,6 @@ class JigsawMapper:
         canvas, cells, order = assemble_canvas(list(crops), list(centers), self.canvas_size, rng, pad,
                                                self.min_cell_fraction)
         labels = self.samples.labels[[picks[k] for k in order]]
-        assert len(order) == len(CELL_GROUPS)
         return {
             "image": torch.as_tensor(np.ascontiguousarray(canvas.transpose(2, 0, 1))),
             "cells": torch.as_tensor(cells, dtype=torch.float32),

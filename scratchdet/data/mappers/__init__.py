@@ -1,4 +1,6 @@
 from .augmented_dataset_mapper import AugmentedDatasetMapper
 from .dataset_mapper import DatasetMapper
+from .lowres_mapper import LowResPretrainMapper
+from .ssd_mapper import SSDMapper
 
-__all__ = ["AugmentedDatasetMapper", "DatasetMapper"]
+__all__ = ["LowResPretrainMapper", "AugmentedDatasetMapper", "DatasetMapper", "SSDMapper"]

@@ -22,3 +22,20 @@ class DatasetMapper(d2data.DatasetMapper):
                 f"Cannot read image {dataset_dict.get('file_name')}: {e}. The file is missing or "
                 "corrupt: replace it, or remove it from the dataset's annotation file."
             ) from e
+
+    def _transform_annotations(self, dataset_dict: dict, transforms, image_shape) -> None:
+        # fvcore's transforms scale coordinates in place: integer boxes or polygons (common in
+        # hand-made annotations) would be truncated. Give them float coordinates first.
+        for anno in dataset_dict.get("annotations", []):
+            anno["bbox"] = [float(v) for v in anno["bbox"]]
+            segm = anno.get("segmentation")
+            if isinstance(segm, list):
+                anno["segmentation"] = [[float(v) for v in poly] for poly in segm]
+        if self.recompute_boxes and not any(a.get("iscrowd", 0) == 0 for a in dataset_dict.get("annotations", [])):
+            # detectron2 recomputes boxes from gt_masks, which an image without instances lacks.
+            self.recompute_boxes = False
+            try:
+                return super()._transform_annotations(dataset_dict, transforms, image_shape)
+            finally:
+                self.recompute_boxes = True
+        super()._transform_annotations(dataset_dict, transforms, image_shape)

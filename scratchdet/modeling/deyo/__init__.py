@@ -6,20 +6,25 @@ from .deformable_attention import MSDeformAttn, ms_deform_attn_core
 from .denoising import DenoisingGroup, DenoisingQueries
 from .losses import DEYOCriterion, varifocal_loss
 from .matcher import HungarianMatcher
-from .query_selection import InputProjection, QuerySelection, SelectedQueries, valid_positions
+from .query_selection import (
+    InputProjection,
+    QuerySelection,
+    SelectedQueries,
+    valid_positions,
+)
 
 __all__ = [
+    "DEYOCriterion",
     "DecoderLayer",
     "DeformableDecoder",
-    "MSDeformAttn",
-    "ms_deform_attn_core",
     "DenoisingGroup",
     "DenoisingQueries",
-    "DEYOCriterion",
-    "varifocal_loss",
     "HungarianMatcher",
     "InputProjection",
+    "MSDeformAttn",
     "QuerySelection",
     "SelectedQueries",
+    "ms_deform_attn_core",
     "valid_positions",
+    "varifocal_loss",
 ]

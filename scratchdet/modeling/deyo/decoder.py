@@ -3,8 +3,6 @@ iterative box refinement (each layer predicts a correction of the previous layer
 
 from __future__ import annotations
 
-from typing import List, Tuple
-
 import torch
 from torch import Tensor, nn
 
@@ -40,7 +38,7 @@ class DecoderLayer(nn.Module):
         query_pos: Tensor,
         reference_boxes: Tensor,
         memory: Tensor,
-        spatial_shapes: List[Tuple[int, int]],
+        spatial_shapes: list[tuple[int, int]],
         memory_mask: Tensor | None = None,
         attn_mask: Tensor | None = None,
     ) -> Tensor:
@@ -85,10 +83,10 @@ class DeformableDecoder(nn.Module):
         tgt: Tensor,
         reference_boxes: Tensor,
         memory: Tensor,
-        spatial_shapes: List[Tuple[int, int]],
+        spatial_shapes: list[tuple[int, int]],
         memory_mask: Tensor | None = None,
         attn_mask: Tensor | None = None,
-    ) -> Tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor]:
         """
         Args:
             tgt: (N, Q, C) query contents; reference_boxes: (N, Q, 4) normalised (cx, cy, w, h).

@@ -8,7 +8,6 @@ by learned offsets, and mixes them with learned weights. Sampling is bilinear th
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +16,7 @@ from torch import Tensor, nn
 
 def ms_deform_attn_core(
     value: Tensor,
-    spatial_shapes: List[Tuple[int, int]],
+    spatial_shapes: list[tuple[int, int]],
     sampling_locations: Tensor,
     attention_weights: Tensor,
 ) -> Tensor:
@@ -91,7 +90,7 @@ class MSDeformAttn(nn.Module):
         query: Tensor,
         reference_boxes: Tensor,
         value: Tensor,
-        spatial_shapes: List[Tuple[int, int]],
+        spatial_shapes: list[tuple[int, int]],
         value_mask: Tensor | None = None,
     ) -> Tensor:
         """

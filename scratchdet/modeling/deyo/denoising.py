@@ -9,7 +9,7 @@ from seeing them and the groups from seeing each other.
 
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,7 @@ class DenoisingGroup(NamedTuple):
     content: Tensor  # (N, D, C) label embeddings of the noised labels
     reference_boxes: Tensor  # (N, D, 4) noised boxes, normalised (cx, cy, w, h)
     attn_mask: Tensor  # (D + Q, D + Q) bool, True = may not attend
-    positive_indices: List[Tuple[Tensor, Tensor]]  # per image: (denoising query index, gt index)
+    positive_indices: list[tuple[Tensor, Tensor]]  # per image: (denoising query index, gt index)
     num_groups: int
 
 
@@ -41,7 +41,7 @@ class DenoisingQueries(nn.Module):
         # The extra index is the padding label of images with fewer boxes than the largest.
         self.label_embed = nn.Embedding(num_classes + 1, hidden_dim, padding_idx=num_classes)
 
-    def forward(self, targets: List[Dict[str, Tensor]], num_queries: int) -> Optional[DenoisingGroup]:
+    def forward(self, targets: list[dict[str, Tensor]], num_queries: int) -> DenoisingGroup | None:
         """targets: per image "labels" (G,) and "boxes" (G, 4) normalised (cx, cy, w, h).
         Returns None when there is nothing to denoise (no box in the batch)."""
         num_gts = [len(t["labels"]) for t in targets]

@@ -4,13 +4,16 @@ earlier decoder layer, and on the denoising queries when they are on."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
-
 import torch
 import torch.nn.functional as F
 from detectron2.utils import comm
 from torch import Tensor, nn
-from torchvision.ops import box_area, box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+from torchvision.ops import (
+    box_area,
+    box_convert,
+    generalized_box_iou_loss,
+    sigmoid_focal_loss,
+)
 
 from .matcher import HungarianMatcher
 
@@ -61,10 +64,10 @@ class DEYOCriterion(nn.Module):
         self,
         logits: Tensor,
         boxes: Tensor,
-        targets: List[Dict[str, Tensor]],
-        indices: List[Tuple[Tensor, Tensor]],
+        targets: list[dict[str, Tensor]],
+        indices: list[tuple[Tensor, Tensor]],
         num_boxes: float,
-    ) -> Dict[str, Tensor]:
+    ) -> dict[str, Tensor]:
         """Weighted losses of one output set (N, Q, K) / (N, Q, 4) under a given matching."""
         batch = torch.cat([torch.full_like(q, i) for i, (q, _) in enumerate(indices)])
         query = torch.cat([q for q, _ in indices])
@@ -93,7 +96,7 @@ class DEYOCriterion(nn.Module):
         losses = {"loss_class": loss_class, "loss_bbox": loss_bbox, "loss_giou": loss_giou}
         return {k: v * self.weights[k] / num_boxes for k, v in losses.items()}
 
-    def _num_boxes(self, targets: List[Dict[str, Tensor]], device) -> float:
+    def _num_boxes(self, targets: list[dict[str, Tensor]], device) -> float:
         # Averaged over processes so every GPU normalises by the same count (as DETR does).
         n = torch.as_tensor([float(sum(len(t["labels"]) for t in targets))], device=device)
         if comm.get_world_size() > 1:
@@ -106,12 +109,12 @@ class DEYOCriterion(nn.Module):
         dec_boxes: Tensor,
         enc_logits: Tensor,
         enc_boxes: Tensor,
-        targets: List[Dict[str, Tensor]],
-        dn_logits: Optional[Tensor] = None,
-        dn_boxes: Optional[Tensor] = None,
-        dn_positive_indices: Optional[List[Tuple[Tensor, Tensor]]] = None,
+        targets: list[dict[str, Tensor]],
+        dn_logits: Tensor | None = None,
+        dn_boxes: Tensor | None = None,
+        dn_positive_indices: list[tuple[Tensor, Tensor]] | None = None,
         dn_num_groups: int = 1,
-    ) -> Dict[str, Tensor]:
+    ) -> dict[str, Tensor]:
         """
         Args:
             dec_logits, dec_boxes: (L, N, Q, K) and (L, N, Q, 4) of every decoder layer.
@@ -124,9 +127,9 @@ class DEYOCriterion(nn.Module):
         """
         num_boxes = self._num_boxes(targets, dec_logits.device)
         num_layers = dec_logits.shape[0]
-        out: Dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {}
 
-        def add(losses: Dict[str, Tensor], suffix: str) -> None:
+        def add(losses: dict[str, Tensor], suffix: str) -> None:
             out.update({k + suffix: v for k, v in losses.items()})
 
         for i in range(num_layers):

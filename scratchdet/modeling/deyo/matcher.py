@@ -6,8 +6,6 @@ other queries are trained towards "no object".
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
-
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
@@ -48,7 +46,7 @@ class HungarianMatcher(nn.Module):
         return cost - self.cost_giou * giou
 
     @torch.no_grad()
-    def forward(self, logits: Tensor, boxes: Tensor, targets: List[Dict[str, Tensor]]) -> List[Tuple[Tensor, Tensor]]:
+    def forward(self, logits: Tensor, boxes: Tensor, targets: list[dict[str, Tensor]]) -> list[tuple[Tensor, Tensor]]:
         """
         Args:
             logits: (N, Q, K) class logits; boxes: (N, Q, 4) normalised (cx, cy, w, h).

@@ -5,7 +5,8 @@ as queries, with their predicted boxes as the decoder's first reference boxes (R
 from __future__ import annotations
 
 import math
-from typing import List, NamedTuple, Sequence, Tuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +28,7 @@ class InputProjection(nn.Module):
             for c in in_channels
         )
 
-    def forward(self, features: Sequence[Tensor]) -> Tuple[Tensor, List[Tuple[int, int]]]:
+    def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:
         """Returns memory (N, S, C) with S = sum of H*W, levels in order, row-major, and each
         level's (H, W)."""
         flat, shapes = [], []
@@ -39,7 +40,7 @@ class InputProjection(nn.Module):
 
 
 def valid_positions(
-    spatial_shapes: Sequence[Tuple[int, int]], image_sizes: Sequence[Tuple[int, int]], padded_size: Tuple[int, int], device
+    spatial_shapes: Sequence[tuple[int, int]], image_sizes: Sequence[tuple[int, int]], padded_size: tuple[int, int], device
 ) -> Tensor:
     """(N, S) bool: True where a position's centre lies inside its image and not in the padding
     that batching added (boxes are normalised by the padded size)."""
@@ -74,7 +75,7 @@ class QuerySelection(nn.Module):
         nn.init.constant_(self.enc_score_head.bias, bias_init_with_prob(0.01))
         self.enc_box_head.zero_last()
 
-    def anchors(self, spatial_shapes: Sequence[Tuple[int, int]], device, dtype) -> Tensor:
+    def anchors(self, spatial_shapes: Sequence[tuple[int, int]], device, dtype) -> Tensor:
         """(S, 4) anchor boxes in logit space, one per position, in memory order."""
         out = []
         for lvl, (h, w) in enumerate(spatial_shapes):
@@ -87,7 +88,7 @@ class QuerySelection(nn.Module):
             out.append(torch.stack([gx, gy, wh, wh], -1).reshape(-1, 4))
         return inverse_sigmoid(torch.cat(out)).to(dtype)
 
-    def forward(self, memory: Tensor, spatial_shapes: Sequence[Tuple[int, int]], valid: Tensor) -> SelectedQueries:
+    def forward(self, memory: Tensor, spatial_shapes: Sequence[tuple[int, int]], valid: Tensor) -> SelectedQueries:
         """memory (N, S, C); valid (N, S) bool, positions that may be selected."""
         output = self.enc_output(memory)
         logits = self.enc_score_head(output)
@@ -96,6 +97,9 @@ class QuerySelection(nn.Module):
         # Padding positions go last; their logits stay finite so the encoder loss stays finite.
         scores = logits.detach().max(-1).values.masked_fill(~valid, float("-inf"))
         idx = scores.topk(k, dim=1).indices
-        take = lambda t: torch.gather(t, 1, idx[..., None].expand(-1, -1, t.shape[-1]))  # noqa: E731
+
+        def take(t: Tensor) -> Tensor:
+            return torch.gather(t, 1, idx[..., None].expand(-1, -1, t.shape[-1]))
+
         boxes = take(boxes_unact).sigmoid()
         return SelectedQueries(take(output).detach(), boxes.detach(), take(logits), boxes)

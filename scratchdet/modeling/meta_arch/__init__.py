@@ -2,3 +2,4 @@
 
 from . import deyo  # noqa: F401
 from . import jigsaw_classifier  # noqa: F401
+from . import scratchdet_ssd  # noqa: F401

@@ -8,18 +8,24 @@ RetinaNet does, so stage 1's ``backbone.*`` weights load by name.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from detectron2.config import configurable
 from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, detector_postprocess
+from detectron2.modeling import (
+    META_ARCH_REGISTRY,
+    Backbone,
+    build_backbone,
+    detector_postprocess,
+)
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import Tensor, nn
 from torchvision.ops import box_convert
 
 from ...config.checks import ConfigError
+from ...config.feature_checks import FeatureUse, register_feature_uses
 from ..deyo import (
     DeformableDecoder,
     DenoisingQueries,
@@ -32,6 +38,9 @@ from ..deyo import (
 from ..deyo.losses import CLASS_LOSSES
 
 __all__ = ["DEYODetector"]
+
+# Checked against the backbone's outputs with the other heads' feature keys (e.g. after a stem change).
+register_feature_uses("DEYODetector", [FeatureUse("SCRATCHDET.DEYO.IN_FEATURES", top_levels=False)])
 
 
 @META_ARCH_REGISTRY.register()
@@ -52,7 +61,7 @@ class DEYODetector(nn.Module):
         query_selection: QuerySelection,
         decoder: DeformableDecoder,
         criterion: DEYOCriterion,
-        denoising: Optional[DenoisingQueries] = None,
+        denoising: DenoisingQueries | None = None,
         freeze_backbone: bool = True,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
@@ -77,10 +86,10 @@ class DEYODetector(nn.Module):
             self.backbone.eval()
 
     @classmethod
-    def from_config(cls, cfg) -> Dict:
+    def from_config(cls, cfg) -> dict:
         d = cfg.SCRATCHDET.DEYO
         backbone = build_backbone(cfg)
-        shapes: Dict[str, ShapeSpec] = backbone.output_shape()
+        shapes: dict[str, ShapeSpec] = backbone.output_shape()
         missing = [f for f in d.IN_FEATURES if f not in shapes]
         if missing or not d.IN_FEATURES:
             raise ConfigError(
@@ -144,7 +153,7 @@ class DEYODetector(nn.Module):
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
-    def train(self, mode: bool = True) -> "DEYODetector":
+    def train(self, mode: bool = True) -> DEYODetector:
         # A frozen backbone stays in eval mode whatever the trainer asks: BN must keep stage 1's
         # statistics (and its running buffers must not move).
         super().train(mode)
@@ -152,14 +161,14 @@ class DEYODetector(nn.Module):
             self.backbone.eval()
         return self
 
-    def preprocess_image(self, batched_inputs: List[Dict[str, Tensor]]) -> ImageList:
+    def preprocess_image(self, batched_inputs: list[dict[str, Tensor]]) -> ImageList:
         """Normalise, pad and batch the images, as detectron2's dense detectors do."""
         images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
         return ImageList.from_tensors(
             images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
         )
 
-    def extract_features(self, images: ImageList) -> List[Tensor]:
+    def extract_features(self, images: ImageList) -> list[Tensor]:
         if self.freeze_backbone:
             if self.backbone.training:  # someone called backbone.train() directly
                 self.backbone.eval()
@@ -170,7 +179,7 @@ class DEYODetector(nn.Module):
             features = self.backbone(images.tensor)
         return [features[f] for f in self.in_features]
 
-    def prepare_targets(self, gt_instances: List[Instances], padded_size: Tuple[int, int]) -> List[Dict[str, Tensor]]:
+    def prepare_targets(self, gt_instances: list[Instances], padded_size: tuple[int, int]) -> list[dict[str, Tensor]]:
         """Ground-truth boxes as (cx, cy, w, h) normalised by the padded batch size, the frame in
         which the anchors and the sampling locations live."""
         h, w = padded_size
@@ -183,7 +192,7 @@ class DEYODetector(nn.Module):
             for inst in gt_instances
         ]
 
-    def forward(self, batched_inputs: List[Dict[str, Tensor]]):
+    def forward(self, batched_inputs: list[dict[str, Tensor]]):
         images = self.preprocess_image(batched_inputs)
         padded_size = tuple(images.tensor.shape[-2:])
         memory, spatial_shapes = self.input_proj(self.extract_features(images))
@@ -227,8 +236,8 @@ class DEYODetector(nn.Module):
         return processed
 
     def inference(
-        self, logits: Tensor, boxes: Tensor, image_sizes: List[Tuple[int, int]], padded_size: Tuple[int, int]
-    ) -> List[Instances]:
+        self, logits: Tensor, boxes: Tensor, image_sizes: list[tuple[int, int]], padded_size: tuple[int, int]
+    ) -> list[Instances]:
         """Top-k (query, class) pairs by score are the detections: one-to-one training made
         duplicates unlikely, so there is no NMS. logits (N, Q, K), boxes (N, Q, 4) normalised."""
         n, q, k = logits.shape

@@ -21,7 +21,7 @@ def _bilinear(v, x, y):
 
 def _direct(value, shapes, locations, weights):
     n, _, m, d = value.shape
-    _, lq, _, num_levels, num_points, _ = locations.shape
+    _, lq, _, _num_levels, num_points, _ = locations.shape
     starts = [0]
     for h, w in shapes:
         starts.append(starts[-1] + h * w)

@@ -44,19 +44,11 @@ def _step(model, optimizer, batch):
     return loss.item()
 
 
-@pytest.mark.parametrize(
-    "freeze, max_ratio",
-    [
-        # The whole model over-fits quickly.
-        (False, 0.5),
-        # Stage 2 proper: the decoder alone learns too, more slowly on a random frozen backbone
-        # (stage 1 would have trained it).
-        (True, 0.85),
-    ],
-)
-def test_loss_falls_when_overfitting_two_images(freeze, max_ratio):
+def test_loss_falls_when_overfitting_two_images():
+    # Stage 2 proper: frozen backbone (random here, stage 1 would have trained it), the decoder
+    # at the CPU config's width learns alone.
     torch.manual_seed(0)
-    cfg = _cfg("SCRATCHDET.DEYO.FREEZE_BACKBONE", str(freeze))
+    cfg = load_config_file(CPU_CONFIG, ["SCRATCHDET.DEYO.DIM_FEEDFORWARD", "128", "SCRATCHDET.DEYO.NUM_QUERIES", "20"])
     model = build_model(cfg)
     model.train()
     # AdamW, as DETR-style decoders are usually trained (SGD learns too, more noisily).
@@ -64,7 +56,7 @@ def test_loss_falls_when_overfitting_two_images(freeze, max_ratio):
     batch = _batch(cfg)
     losses = [_step(model, optimizer, batch) for _ in range(40)]
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
-    assert last < max_ratio * first, losses
+    assert last < 0.7 * first, losses
 
 
 def test_denoising_queries_train():

@@ -1,0 +1,81 @@
+"""ScratchDet's extra layers: residual blocks that take the last backbone map down to 1x1, one
+detection level each (SSD's conv8..conv11, as residual blocks with norm in ScratchDet).
+
+Each block halves the map with a 3x3 stride-2 convolution (padding 1: 19 -> 10 -> 5 -> 3), except
+that a 3x3 map goes straight to 1x1 (no padding), as SSD300's last layer: 300 px gives 10, 5, 3,
+1 after res5's 19x19, 512 px gives 16, 8, 4, 2, 1 after 32x32. The padding is chosen from the
+input size at run time, so one set of weights serves any input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from detectron2.layers import Conv2d, get_norm
+from fvcore.nn import weight_init
+from torch import nn
+
+from ..norm_policy import register_residual_block
+
+__all__ = ["ExtraBlock", "ExtraLayers", "extra_output_size"]
+
+
+def _padding(size: int) -> int:
+    # A 3x3 map is reduced to 1x1 (SSD), not to 2x2 as padding 1 would.
+    return 0 if size == 3 else 1
+
+
+def extra_output_size(size: int) -> int:
+    """Side of the map an extra block makes from a ``size`` map."""
+    return (size + 2 * _padding(size) - 3) // 2 + 1
+
+
+class ExtraBlock(nn.Module):
+    """conv3x3 stride 2 - norm - ReLU - conv3x3 - norm, plus a shortcut (average pooling to the
+    output size, then 1x1 conv - norm, as ResNet-D's shortcut), then ReLU.
+
+    The average-pooling shortcut fits any padding of the first conv (a strided 1x1 shortcut
+    would give 2x2 where the branch gives 1x1)."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "BN"):
+        super().__init__()
+        bias = not norm  # a norm's shift replaces the conv's bias
+        self.conv1 = Conv2d(in_channels, out_channels, 3, stride=2, bias=bias, norm=get_norm(norm, out_channels))
+        self.conv2 = Conv2d(out_channels, out_channels, 3, padding=1, bias=bias, norm=get_norm(norm, out_channels))
+        self.shortcut = Conv2d(in_channels, out_channels, 1, bias=bias, norm=get_norm(norm, out_channels))
+        for conv in (self.conv1, self.conv2, self.shortcut):
+            weight_init.c2_msra_fill(conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = (_padding(x.shape[-2]), _padding(x.shape[-1]))
+        # conv1 with the padding this input needs (same weights, bias and norm as the module).
+        out = F.conv2d(x, self.conv1.weight, self.conv1.bias, stride=2, padding=pad)
+        if self.conv1.norm is not None:
+            out = self.conv1.norm(out)
+        out = F.relu_(out)
+        out = self.conv2(out)
+        shortcut = self.shortcut(F.adaptive_avg_pool2d(x, out.shape[-2:]))
+        return F.relu_(out + shortcut)
+
+
+# Zero-init of the last norm of each residual branch (SCRATCHDET.INIT.ZERO_INIT_RESIDUAL) covers these too.
+register_residual_block(ExtraBlock, "conv2")
+
+
+class ExtraLayers(nn.Module):
+    """A chain of :class:`ExtraBlock`; returns the output of every block (one level each)."""
+
+    def __init__(self, in_channels: int, channels: Sequence[int], norm: str = "BN"):
+        super().__init__()
+        self.out_channels = list(channels)
+        ins = [in_channels, *channels[:-1]]
+        self.blocks = nn.ModuleList(ExtraBlock(i, o, norm) for i, o in zip(ins, channels))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for block in self.blocks:
+            x = block(x)
+            outs.append(x)
+        return outs
