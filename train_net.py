@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import sys
 
 from detectron2.engine import default_argument_parser, default_setup, launch
@@ -26,7 +23,7 @@ from scratchdet.config import ConfigError, check_config, load_config_file
 from scratchdet.data.datasets import DatasetError, register_datasets_from_config
 from scratchdet.engine import Trainer, lazy_train
 from scratchdet.engine.phases import config_for_eval, run_phases
-from scratchdet.io.atomic import atomic_write_json
+from scratchdet.evaluation.results_file import save_results
 
 USER_ERRORS = (ConfigError, DatasetError, CheckpointError)
 
@@ -42,13 +39,6 @@ def setup(args):
     return cfg
 
 
-def save_results(cfg, results, name: str) -> None:
-    if comm.is_main_process() and results:
-        path = os.path.join(cfg.OUTPUT_DIR, name)
-        atomic_write_json(json.loads(json.dumps(results, default=float)), path)
-        logging.getLogger("scratchdet").info(f"Evaluation results saved to {path}")
-
-
 def main(args):
     if args.config_file.endswith(".py"):  # a LazyConfig: detectron2's instantiate path
         return lazy_train.main(args)
@@ -62,17 +52,19 @@ def main(args):
             model, save_dir=cfg.OUTPUT_DIR, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION
         ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
-        save_results(cfg, res, "eval_results.json")
+        save_results(cfg.OUTPUT_DIR, res, "eval_results.json")
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
     if cfg.SCRATCHDET.PHASE1.ENABLED:
         # Pre-training then fine-tuning (each phase saves its own results and checkpoints).
-        return run_phases(cfg, resume=args.resume)
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    res = trainer.train()
-    save_results(cfg, getattr(trainer, "_last_eval_results", None), "final_results.json")
+        res = run_phases(cfg, resume=args.resume)
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        trainer.train()
+        res = getattr(trainer, "_last_eval_results", None)
+    save_results(cfg.OUTPUT_DIR, res, "final_results.json")
     return res
 
 

@@ -33,7 +33,7 @@ def load_source_state_dict(path: str) -> dict[str, torch.Tensor]:
     """The model weights of a checkpoint (detectron2/scratchdet .pth, or a bare state dict)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"Hand-over source not found: {path}. Set SCRATCHDET.HANDOVER.SOURCE (or "
-                              "MODEL.WEIGHTS with SCRATCHDET.RUN_PHASES 2) to a phase-1 checkpoint.")
+                              "MODEL.WEIGHTS with SCRATCHDET.RUN_PHASES finetune) to a phase-1 checkpoint.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises several types for a truncated or foreign file

@@ -42,6 +42,32 @@ def _unknown_key_error(cfg: CfgNode, err: Exception, source: str) -> ConfigError
     )
 
 
+PHASE1_PREFIX = "SCRATCHDET.PHASE1."
+
+
+def _add_phase1_keys(cfg: CfgNode, keys: list[str]) -> None:
+    """Let ``SCRATCHDET.PHASE1.<KEY>`` be set from the command line for any key of the config,
+    even one the file's PHASE1 block does not mention: the block gets that key's default first
+    (so its type is checked as usual)."""
+    for key in keys:
+        if not key.startswith(PHASE1_PREFIX):
+            continue
+        sub = key[len(PHASE1_PREFIX):].split(".")
+        try:
+            default = cfg
+            for part in sub:
+                default = default[part]
+        except KeyError:
+            continue  # reported as an unknown key by the merge
+        node = cfg.SCRATCHDET.PHASE1
+        for part in sub[:-1]:
+            if part not in node:
+                node[part] = CfgNode(new_allowed=True)
+            node = node[part]
+        if sub[-1] not in node:
+            node[sub[-1]] = default.clone() if isinstance(default, CfgNode) else default
+
+
 def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNode | None = None) -> CfgNode:
     """Merge a yaml file (with ``_BASE_``) and ``KEY VALUE`` opts into scratchdet's defaults."""
     cfg = cfg if cfg is not None else get_scratchdet_cfg()
@@ -53,12 +79,20 @@ def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNo
         except KeyError as e:
             raise _unknown_key_error(cfg, e, config_file) from None
     if opts:
+        flags = [o for o in opts[0::2] if str(o).startswith("--")]
+        if flags:
+            raise ConfigError(f"{flags[0]} stands among the KEY VALUE opts: put the options (--resume, "
+                              "--eval-only, --num-gpus ...) before the first KEY VALUE pair.")
         if len(opts) % 2:
             raise ConfigError(f"Command-line opts must be KEY VALUE pairs, got an odd number: {opts}")
+        _add_phase1_keys(cfg, opts[0::2])
         try:
             cfg.merge_from_list(list(opts))
         except (KeyError, AssertionError) as e:
             raise _unknown_key_error(cfg, e, "the command-line opts") from None
+        except ValueError as e:  # yacs: a value of another type than the key's default
+            raise ConfigError(f"{e} (in the command-line opts). Quote strings that look like numbers, "
+                              "e.g. KEY \"'1'\".") from None
     # Resolve SCRATCHDET.NORM.ALL into the per-part norm keys, so that the dumped config.yaml,
     # the checks and the model all see the norms the model really gets.
     from ..modeling.norm_policy import apply_norm_policy

@@ -12,8 +12,8 @@ def add_phases_config(cfg: CN) -> None:
     _C.SCRATCHDET.PHASE1 = CN(new_allowed=True)
     # Run phase 1 before the configured training (phase 2).
     _C.SCRATCHDET.PHASE1.ENABLED = False
-    # Which phases this command runs: "all", "1" (pre-training only) or "2" (fine-tuning only,
-    # from the phase-1 checkpoint in OUTPUT_DIR/phase1 or from MODEL.WEIGHTS).
+    # Which phases this command runs: "all", "pretrain" (phase 1 only) or "finetune" (phase 2
+    # only, from the phase-1 checkpoint in OUTPUT_DIR/phase1 or from MODEL.WEIGHTS).
     _C.SCRATCHDET.RUN_PHASES = "all"
 
     _C.SCRATCHDET.HANDOVER = CN()

@@ -16,7 +16,14 @@ from typing import Any
 
 import torch
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import AMPTrainer, SimpleTrainer, create_ddp_model, default_setup, default_writers, hooks
+from detectron2.engine import (
+    AMPTrainer,
+    SimpleTrainer,
+    create_ddp_model,
+    default_setup,
+    default_writers,
+    hooks,
+)
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from omegaconf import DictConfig, ListConfig
@@ -61,7 +68,8 @@ def _ddp(cfg: DictConfig, model: torch.nn.Module) -> torch.nn.Module:
 
 
 def do_test(cfg: DictConfig, model: torch.nn.Module) -> dict:
-    """Evaluate on ``dataloader.test`` with ``dataloader.evaluator`` ({} without an evaluator)."""
+    """Evaluate on ``dataloader.test`` with ``dataloader.evaluator`` ({} without one, e.g. after the
+    override ``dataloader.evaluator=null``)."""
     if cfg.dataloader.get("evaluator") is None:
         return {}
     ret = inference_on_dataset(model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator))

@@ -19,6 +19,7 @@ from detectron2.config import CfgNode
 from detectron2.utils import comm
 
 from ..config.checks import ConfigError, check_config
+from ..evaluation.results_file import save_results
 from ..engine.hooks.loss_curve import plot_loss_curves, read_metrics
 from ..io.atomic import atomic_open
 from ..modeling.norm_policy import apply_norm_policy
@@ -70,9 +71,13 @@ def _finish(cfg: CfgNode) -> CfgNode:
 
 
 def config_for_eval(cfg: CfgNode) -> CfgNode:
-    """The config --eval-only uses: phase 1's when SCRATCHDET.RUN_PHASES is "1", else the config."""
-    if cfg.SCRATCHDET.PHASE1.ENABLED and cfg.SCRATCHDET.RUN_PHASES == "1":
-        return phase1_config(cfg)
+    """The config --eval-only uses: phase 1's when SCRATCHDET.RUN_PHASES is "pretrain", else the config."""
+    if cfg.SCRATCHDET.PHASE1.ENABLED and cfg.SCRATCHDET.RUN_PHASES == "pretrain":
+        p1 = phase1_config(cfg)
+        p1.defrost()
+        p1.OUTPUT_DIR = cfg.OUTPUT_DIR  # results of an evaluation go where the user asked
+        p1.freeze()
+        return p1
     return cfg
 
 
@@ -90,7 +95,9 @@ def _train_phase(cfg: CfgNode, phase: int, resume: bool):
     trainer.resume_or_load(resume=resume)
     trainer.train()
     comm.synchronize()
-    return getattr(trainer, "_last_eval_results", None)
+    results = getattr(trainer, "_last_eval_results", None)
+    save_results(cfg.OUTPUT_DIR, results, "final_results.json")
+    return results
 
 
 def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
@@ -113,7 +120,7 @@ def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
     with atomic_open(os.path.join(out, "metrics.json"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot_loss_curves(os.path.join(out, "metrics.json"), os.path.join(out, "loss_curve.png"))
-    for name in ("model_final.pth", "predictions.png", "final_results.json"):
+    for name in ("model_final.pth", "predictions.png"):
         src = os.path.join(out, "phase2", name)
         if os.path.isfile(src):
             with open(src, "rb") as fin, atomic_open(os.path.join(out, name), "wb") as fout:
@@ -123,17 +130,17 @@ def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
 def run_phases(cfg: CfgNode, resume: bool):
     """Run the phases of SCRATCHDET.RUN_PHASES; returns the last phase's evaluation results."""
     run = cfg.SCRATCHDET.RUN_PHASES
-    if run not in ("all", "1", "2"):
-        raise ConfigError(f"SCRATCHDET.RUN_PHASES={run!r}: use 'all', '1' or '2'.")
+    if run not in ("all", "pretrain", "finetune"):
+        raise ConfigError(f"SCRATCHDET.RUN_PHASES={run!r}: use 'all', 'pretrain' or 'finetune'.")
     p1 = phase1_config(cfg)
     p1_final = os.path.join(p1.OUTPUT_DIR, "model_final.pth")
     results = None
-    if run in ("all", "1"):
+    if run in ("all", "pretrain"):
         if resume and os.path.isfile(p1_final):
             logger.info(f"Phase 1 already finished ({p1_final}): continuing with phase 2.")
         else:
             results = _train_phase(p1, 1, resume)
-        if run == "1":
+        if run == "pretrain":
             merge_phase_outputs(cfg, p1)
             return results
     source = p1_final if run == "all" else (cfg.MODEL.WEIGHTS or p1_final)

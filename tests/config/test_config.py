@@ -65,3 +65,21 @@ def test_syncbn_in_head_that_sees_empty_batches():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.ROI_MASK_HEAD.NORM", "SyncBN"])
     with pytest.raises(ConfigError, match=r"MODEL.ROI_MASK_HEAD.NORM.*naiveSyncBN_N"):
         check_config(cfg, world_size=8, training=False)
+
+
+def test_flag_among_opts_is_explained():
+    with pytest.raises(ConfigError, match="--resume stands among the KEY VALUE opts"):
+        load_config_file(DEMO_CONFIG, ["SOLVER.MAX_ITER", "3", "--resume", "OUTPUT_DIR", "x"])
+
+
+def test_phase1_keys_can_be_set_from_the_command_line():
+    cfg = load_config_file(DEMO_CONFIG, ["SCRATCHDET.PHASE1.SOLVER.MAX_ITER", "7",
+                                         "SCRATCHDET.PHASE1.INPUT.MIN_SIZE_TRAIN", "(64,)"])
+    assert cfg.SCRATCHDET.PHASE1.SOLVER.MAX_ITER == 7 and cfg.SCRATCHDET.PHASE1.INPUT.MIN_SIZE_TRAIN == (64,)
+    with pytest.raises(ConfigError, match="Unknown config key 'SCRATCHDET.PHASE1.SOLVER.MAX_ITERS'"):
+        load_config_file(DEMO_CONFIG, ["SCRATCHDET.PHASE1.SOLVER.MAX_ITERS", "7"])
+
+
+def test_wrong_type_on_command_line():
+    with pytest.raises(ConfigError, match="Type mismatch"):
+        load_config_file(DEMO_CONFIG, ["SCRATCHDET.RUN_PHASES", "1"])

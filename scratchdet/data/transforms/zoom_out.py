@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from detectron2.data.transforms import Augmentation, CropTransform, NoOpTransform, Transform
+from detectron2.data.transforms import (
+    Augmentation,
+    CropTransform,
+    NoOpTransform,
+    Transform,
+)
 
 __all__ = ["ExpandTransform", "RandomExpand"]
 

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from detectron2.config import CfgNode, configurable
-from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone, detector_postprocess
+from detectron2.modeling import (
+    META_ARCH_REGISTRY,
+    Backbone,
+    build_backbone,
+    detector_postprocess,
+)
 from detectron2.modeling.box_regression import Box2BoxTransform
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import Tensor, nn

@@ -2,8 +2,9 @@
 
 1. every default box goes to the ground truth it overlaps most, if that IoU is at least the
    threshold (0.5), otherwise to background;
-2. every ground truth also takes its best default box, whatever the IoU, so that no object is
-   left without a positive (SSD's "bipartite" step, done after and winning over step 1).
+2. every ground truth also takes its best default box, whatever the IoU (if it overlaps any),
+   so that no object is left without a positive (SSD's "bipartite" step, done after and
+   winning over step 1).
 
 detectron2's Matcher with ``allow_low_quality_matches`` keeps step 1's assignment of such a box,
 which may be another ground truth; SSD assigns it to the ground truth that chose it.

@@ -1,0 +1,74 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from scratchdet.checkpoint import CheckpointError, hand_over, load_source_state_dict, register_conversion_rule
+from scratchdet.checkpoint.handover import CONVERSION_RULES
+
+
+class Detector(nn.Module):
+    def __init__(self, head_out=3, pos_len=4):
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.bottom_up = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        self.head = nn.Linear(4, head_out)
+        self.pos = nn.Parameter(torch.arange(pos_len, dtype=torch.float32))
+
+
+def test_copy_and_reinit_are_reported(tmp_path):
+    src, dst = Detector(head_out=3), Detector(head_out=5)
+    with torch.no_grad():
+        src.backbone.bottom_up[1].running_mean.fill_(0.5)
+    fresh_head = dst.head.weight.clone()
+    report = hand_over(dst, src.state_dict(), report_file=str(tmp_path / "h.json"))
+    assert torch.equal(dst.backbone.bottom_up[0].weight, src.backbone.bottom_up[0].weight)
+    assert torch.equal(dst.backbone.bottom_up[1].running_mean, torch.full((4,), 0.5))  # buffers too
+    assert torch.equal(dst.head.weight, fresh_head)  # another shape: kept at its fresh init
+    reinit = dict(report["reinitialized"])
+    assert reinit["head.weight"] == "shape (3, 4) != (5, 4)" and "head.bias" in reinit
+    assert "backbone.bottom_up.0.weight" in report["copied"] and "pos" in report["copied"]
+    assert json.load(open(tmp_path / "h.json")) == json.loads(json.dumps(report))
+
+
+def test_key_map_hands_a_classifier_backbone_to_a_detector():
+    classifier = nn.Module()
+    classifier.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    classifier.classifier = nn.Linear(4, 6)
+    dst = Detector()
+    report = hand_over(dst, classifier.state_dict(), key_map=[["backbone.", "backbone.bottom_up."]])
+    assert torch.equal(dst.backbone.bottom_up[0].weight, classifier.backbone[0].weight)
+    assert set(report["unused"]) == {"classifier.weight", "classifier.bias"}
+
+
+def test_nothing_matching_is_an_error_that_suggests_key_map():
+    classifier = nn.Module()
+    classifier.net = nn.Linear(2, 2)
+    with pytest.raises(CheckpointError, match="KEY_MAP"):
+        hand_over(Detector(), classifier.state_dict())
+
+
+def test_conversion_rule_is_used_for_other_shapes():
+    def stretch(key, src, dst):
+        if key != "pos":
+            return None
+        return torch.nn.functional.interpolate(src[None, None], size=dst.shape[0], mode="linear",
+                                               align_corners=True)[0, 0]
+
+    register_conversion_rule("test_stretch", stretch)
+    try:
+        src, dst = Detector(pos_len=3), Detector(pos_len=5)
+        report = hand_over(dst, src.state_dict())
+        torch.testing.assert_close(dst.pos.data, torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0]))
+        assert report["converted"] == [["pos", "test_stretch: (3,) -> (5,)"]]
+    finally:
+        CONVERSION_RULES.pop()
+
+
+def test_source_file_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_source_state_dict(str(tmp_path / "none.pth"))
+    torch.save({"model": {"a": 1}}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="no state dict of tensors"):
+        load_source_state_dict(str(tmp_path / "bad.pth"))

@@ -1,0 +1,39 @@
+import torch
+from detectron2.layers import FrozenBatchNorm2d
+from torch import nn
+
+from scratchdet.modeling.bn_statistics import recompute_bn_stats
+
+
+class Net(nn.Module):
+    def __init__(self, frozen=False):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 1, bias=False)
+        self.bn = FrozenBatchNorm2d(3) if frozen else nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+def _batches(n=5):
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(4, 2, 8, 8, generator=g) * 3 + 2 for _ in range(n)]
+
+
+def test_statistics_are_those_of_the_new_data_for_bn_and_frozen_bn():
+    for frozen in (False, True):
+        net = Net(frozen)
+        batches = _batches()
+        assert recompute_bn_stats(net, batches, num_iters=5) == 1
+        feats = [net.conv(b).detach() for b in batches]
+        mean = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+        var = torch.stack([f.var(dim=(0, 2, 3), unbiased=False) for f in feats]).mean(0)
+        torch.testing.assert_close(net.bn.running_mean, mean)
+        torch.testing.assert_close(net.bn.running_var, var)
+
+
+def test_training_flag_and_weights_are_restored():
+    net = Net().eval()
+    w = net.conv.weight.clone()
+    recompute_bn_stats(net, _batches(), num_iters=2)
+    assert not net.training and torch.equal(net.conv.weight, w)
