@@ -43,7 +43,9 @@ class ScratchCheckpointer(DetectionCheckpointer):
         self.logger.info(f"Saving checkpoint to {save_file}")
         with atomic_open(save_file, "wb") as f:
             torch.save(data, f)
-        self.tag_last_checkpoint(basename)
+        # The best-so-far model is not where --resume continues from: training went on after it.
+        if not name.startswith("model_best"):
+            self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:

@@ -26,6 +26,10 @@ def add_scratchdet_config(cfg: CN) -> None:
     # COCO-json datasets to register without code: a list of [name, json_file, image_root].
     # Example on the command line: SCRATCHDET.DATA.COCO "[['mine_train','a/train.json','a/img']]"
     _C.SCRATCHDET.DATA.COCO = []
+    # Deterministic train/val split of one annotated (COCO-json) dataset, by image: a list of
+    # [source_name, train_name, val_name, val_fraction, seed], e.g.
+    # SCRATCHDET.DATA.SPLIT "[['mine','mine_train','mine_val',0.2,0]]" DATASETS.TRAIN "('mine_train',)"
+    _C.SCRATCHDET.DATA.SPLIT = []
     # VOC-XML datasets to register without code: a list of [name, voc_root, split, "cls1,cls2,..."]
     # (split is the name of a file in voc_root/ImageSets/Main/ without .txt).
     _C.SCRATCHDET.DATA.VOC = []
@@ -42,6 +46,14 @@ def add_scratchdet_config(cfg: CN) -> None:
     # Refuse MODEL.WEIGHTS when fewer than this fraction of the model's parameters are found in
     # the checkpoint with the right shape (a checkpoint from another model). 0 disables the check.
     _C.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION = 0.5
+
+    _C.SCRATCHDET.BEST_CHECKPOINT = CN()
+    # Metric (as in metrics.json, e.g. "bbox/AP", "segm/AP", "bbox/AP50") whose best value on the
+    # validation set (DATASETS.TEST, every TEST.EVAL_PERIOD iterations) keeps OUTPUT_DIR/model_best.pth.
+    # "" disables it; nothing is kept when TEST.EVAL_PERIOD is 0.
+    _C.SCRATCHDET.BEST_CHECKPOINT.METRIC = "bbox/AP"
+    # "max" (AP) or "min" (a loss).
+    _C.SCRATCHDET.BEST_CHECKPOINT.MODE = "max"
 
     _C.SCRATCHDET.VIS = CN()
     # Number of validation images drawn with their predictions in OUTPUT_DIR/predictions.png

@@ -26,6 +26,7 @@ from ..modeling.freeze import freeze_part
 from ..modeling.norm_policy import apply_norm_policy, init_for_scratch
 from ..solver import build_optimizer, uses_param_groups
 from .hook_registry import build_hooks_from_config
+from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
 
@@ -140,6 +141,9 @@ class Trainer(DefaultTrainer):
         # Config hooks go before the PeriodicWriter (last on the main process), so what they log is
         # written in the same step; the PNGs are drawn after it has flushed the final metrics.
         writer = ret.pop() if comm.is_main_process() else None
+        best = self.cfg.SCRATCHDET.BEST_CHECKPOINT
+        if best.METRIC and self.cfg.TEST.EVAL_PERIOD > 0 and comm.is_main_process():
+            ret.append(BestCheckpointHook(self.cfg, self.checkpointer))  # after the EvalHook it reads
         ret.extend(build_hooks_from_config(self.cfg))
         if writer is not None:
             ret.append(writer)

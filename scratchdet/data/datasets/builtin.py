@@ -29,6 +29,15 @@ def _register_shapes() -> None:
 def ensure_dataset_files(dataset_name: str) -> None:
     """Build the embedded dataset's files if this name is one of them, and point its metadata at them."""
     meta = MetadataCatalog.get(dataset_name)
+    source = meta.get("split_of")
+    if source is not None:  # a part of another dataset (SCRATCHDET.DATA.SPLIT): its files
+        ensure_dataset_files(source)
+        src = MetadataCatalog.get(source)
+        if src.get("json_file") and meta.get("json_file") != src.json_file:
+            fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
+            MetadataCatalog.remove(dataset_name)
+            MetadataCatalog.get(dataset_name).set(json_file=src.json_file, image_root=src.image_root, **fields)
+        return
     split = getattr(meta, "shapes_split", None)
     if split is not None:
         root = default_shapes_root()

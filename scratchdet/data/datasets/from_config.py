@@ -7,6 +7,7 @@ from detectron2.data import DatasetCatalog
 
 from ...config.checks import ConfigError
 from .coco_json import register_coco_json
+from .split import register_split
 from .voc_xml import register_voc_xml
 
 
@@ -30,4 +31,10 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         if name not in DatasetCatalog.list():
             register_voc_xml(name, dirname, split, classes, *(entry[4:]))
         names.append(name)
+    for entry in cfg.SCRATCHDET.DATA.SPLIT:
+        if len(entry) not in (4, 5):
+            raise ConfigError(f"SCRATCHDET.DATA.SPLIT entry {entry!r}: expected "
+                              "[source_name, train_name, val_name, val_fraction(, seed)].")
+        register_split(entry[0], entry[1], entry[2], float(entry[3]), int(entry[4]) if len(entry) > 4 else 0)
+        names.extend(entry[1:3])
     return names

@@ -1,0 +1,45 @@
+"""A deterministic train/val split of one annotated dataset, by image, registered as two datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from ...config.checks import ConfigError
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, val) indices of ``n`` images: a seeded permutation, the first round(n * fraction) for val."""
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"SCRATCHDET.DATA.SPLIT: val_fraction={val_fraction} must be between 0 and 1.")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, min(n - 1, round(n * val_fraction)))
+    return sorted(perm[n_val:].tolist()), sorted(perm[:n_val].tolist())
+
+
+def register_split(source: str, train_name: str, val_name: str, val_fraction: float, seed: int = 0) -> None:
+    """Register ``train_name`` and ``val_name`` as disjoint parts of ``source`` (same metadata; the
+    COCO evaluator scores only the images it is given, so the source's json serves both)."""
+    if source not in DatasetCatalog.list():
+        raise ConfigError(f"SCRATCHDET.DATA.SPLIT: dataset '{source}' is not registered (register it with "
+                          "SCRATCHDET.DATA.COCO first, or use a built-in name).")
+    meta = MetadataCatalog.get(source)
+    if meta.get("evaluator_type") not in (None, "coco"):
+        raise ConfigError(f"SCRATCHDET.DATA.SPLIT: '{source}' is a {meta.evaluator_type} dataset; splits are "
+                          "supported for COCO-json datasets (VOC's evaluator scores its whole split file).")
+
+    def part(which: int):
+        def load():
+            dicts = DatasetCatalog.get(source)
+            if len(dicts) < 2:
+                raise ConfigError(f"SCRATCHDET.DATA.SPLIT: '{source}' has {len(dicts)} image(s); need 2 or more.")
+            idx = split_indices(len(dicts), val_fraction, seed)[which]
+            return [dicts[i] for i in idx]
+        return load
+
+    fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "shapes_split")}
+    for which, name in enumerate((train_name, val_name)):
+        if name in DatasetCatalog.list():
+            continue
+        DatasetCatalog.register(name, part(which))
+        MetadataCatalog.get(name).set(split_of=source, **fields)
