@@ -29,6 +29,15 @@ def register_conversion_rule(name: str, rule: ConversionRule) -> None:
     CONVERSION_RULES.append((name, rule))
 
 
+def _register_builtin_rules() -> None:
+    from .position_resize import position_term_rule
+
+    register_conversion_rule("position terms resized", position_term_rule)
+
+
+_register_builtin_rules()
+
+
 def load_source_state_dict(path: str) -> dict[str, torch.Tensor]:
     """The model weights of a checkpoint (detectron2/scratchdet .pth, or a bare state dict)."""
     if not os.path.isfile(path):

@@ -82,3 +82,13 @@ def resize_position_terms(state_dict: dict[str, Tensor], model: nn.Module) -> di
     if resized:
         logger.info("Resized %d position terms: %s", len(resized), "; ".join(resized))
     return out
+
+
+def position_term_rule(key: str, src: Tensor, dst: Tensor) -> Tensor | None:
+    """The hand-over's conversion rule for ViT position terms (see ``register_conversion_rule``)."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "pos_embed" and src.dim() == 3 and dst.dim() == 3 and src.shape[-1] == dst.shape[-1]:
+        return resize_abs_pos(src, dst)
+    if leaf in ("rel_pos_h", "rel_pos_w") and src.dim() == 2 and src.shape[1] == dst.shape[1]:
+        return resize_rel_pos(src, dst.shape[0])
+    return None

@@ -72,3 +72,20 @@ def test_source_file_errors(tmp_path):
     torch.save({"model": {"a": 1}}, tmp_path / "bad.pth")
     with pytest.raises(CheckpointError, match="no state dict of tensors"):
         load_source_state_dict(str(tmp_path / "bad.pth"))
+
+
+def test_vit_position_terms_are_resized_by_the_hand_over():
+    """Phase 1 at 64 px, phase 2 at 128 px: pos_embed and rel_pos tables change shape and are
+    converted by the built-in rule, not re-initialised."""
+    from detectron2.modeling import build_backbone
+
+    from scratchdet.config import load_config_file
+    from tests.conftest import REPO
+
+    path = f"{REPO}/projects/ViTDet-Scratch/configs/mask_rcnn_vit_tiny_shapes_cpu.yaml"
+    small = build_backbone(load_config_file(path, ["MODEL.VIT.IMG_SIZE", "64", "MODEL.VIT.PRETRAIN_IMG_SIZE", "64"]))
+    big = build_backbone(load_config_file(path, ["MODEL.VIT.IMG_SIZE", "128", "MODEL.VIT.PRETRAIN_IMG_SIZE", "128"]))
+    report = hand_over(big, small.state_dict())
+    converted = dict(report["converted"])
+    assert any(k.endswith("pos_embed") for k in converted)
+    assert not [k for k, _ in report["reinitialized"] if "pos" in k]

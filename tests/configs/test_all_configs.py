@@ -11,6 +11,7 @@ from detectron2.utils.events import EventStorage
 
 from scratchdet.config import check_config, load_config_file
 from scratchdet.engine import Trainer
+from scratchdet.engine.phases import phase1_config
 from tests.conftest import REPO
 
 CONFIGS = sorted(
@@ -32,18 +33,30 @@ def _small(cfg_path, *opts):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=_id)
 def test_config_builds_and_runs_inference(path):
-    cfg = _small(path)
+    # No square padding to the paper size (1024 for ViTDet): the forward pass stays small.
+    cfg = _small(path, "MODEL.SFP.SQUARE_PAD", "0")
     check_config(cfg, world_size=8, training=False)
     model = Trainer.build_model(cfg).eval()
     image = torch.randint(0, 255, (3, 128, 160), dtype=torch.uint8).float()
     with torch.no_grad():
         out = model([{"image": image, "height": 128, "width": 160}])
     assert len(out) == 1 and isinstance(out[0], dict)
+    if cfg.SCRATCHDET.PHASE1.ENABLED:  # the pre-training phase's model builds too
+        Trainer.build_model(phase1_config(cfg))
 
 
-@pytest.mark.parametrize("path", CPU_CONFIGS, ids=_id)
-def test_cpu_config_trains_one_step(path, tmp_path):
-    cfg = _small(path, "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", str(tmp_path))
+def _phases(path):
+    cfg = _small(path)
+    return ["main", "phase1"] if cfg.SCRATCHDET.PHASE1.ENABLED else ["main"]
+
+
+@pytest.mark.parametrize("path,phase", [(p, ph) for p in CPU_CONFIGS for ph in _phases(p)],
+                         ids=lambda x: _id(x) if os.path.sep in str(x) else x)
+def test_cpu_config_trains_one_step(path, phase, tmp_path):
+    cfg = _small(path, "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0", "OUTPUT_DIR", str(tmp_path),
+                 "SCRATCHDET.PHASE1.SOLVER.IMS_PER_BATCH", "2")
+    if phase == "phase1":
+        cfg = phase1_config(cfg)
     check_config(cfg, world_size=1, training=True)
     model = Trainer.build_model(cfg).train()
     batch = next(iter(Trainer.build_train_loader(cfg)))

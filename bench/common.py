@@ -1,0 +1,49 @@
+"""Running train_net.py for benchmarks: wall-clock, peak memory (RSS) of the process, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Runs train_net.py in this process and prints its peak resident memory at the end.
+_RUNNER = (
+    "import json, resource, runpy, sys\n"
+    "sys.argv = ['train_net.py'] + sys.argv[1:]\n"
+    "try:\n"
+    "    runpy.run_path('train_net.py', run_name='__main__')\n"
+    "finally:\n"
+    "    print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+)
+
+
+def run(args: list[str]) -> dict:
+    """Run ``train_net.py args``; return wall-clock seconds and peak RSS (MB) of the process."""
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"train_net.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    peak = [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_RSS_MB")]
+    return {"wall_s": wall, "peak_rss_mb": peak[-1] if peak else float("nan")}
+
+
+def metrics(output_dir: str) -> list[dict]:
+    with open(os.path.join(output_dir, "metrics.json")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def seconds_per_iter(output_dir: str) -> float:
+    """Median training time per iteration logged by detectron2 (its IterationTimer skips warm-up)."""
+    times = [m["time"] for m in metrics(output_dir) if "time" in m]
+    return sorted(times)[len(times) // 2]
+
+
+def final_ap(output_dir: str, task: str = "bbox") -> tuple[float, float]:
+    with open(os.path.join(output_dir, "final_results.json")) as f:
+        res = json.load(f)
+    return res[task]["AP"], res[task]["AP50"]
