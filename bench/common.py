@@ -47,3 +47,13 @@ def final_ap(output_dir: str, task: str = "bbox") -> tuple[float, float]:
     with open(os.path.join(output_dir, "final_results.json")) as f:
         res = json.load(f)
     return res[task]["AP"], res[task]["AP50"]
+
+
+def equal_time_iters(budget_s: float, s_per_iter_main: float, s_per_iter_pre: float,
+                     pretrain_share: float) -> tuple[int, tuple[int, int]]:
+    """Iterations for (a) the main training alone and (b) pre-training + main training, both
+    taking ``budget_s`` seconds of training (b spends ``pretrain_share`` of it pre-training)."""
+    it_a = max(1, round(budget_s / s_per_iter_main))
+    it_pre = max(1, round(budget_s * pretrain_share / s_per_iter_pre))
+    it_main = max(1, round(budget_s * (1 - pretrain_share) / s_per_iter_main))
+    return it_a, (it_pre, it_main)

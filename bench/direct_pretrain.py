@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 
-from common import final_ap, run, seconds_per_iter
+from common import equal_time_iters, final_ap, run, seconds_per_iter
 
 CONFIG = "projects/DirectPretrain/configs/faster_rcnn_R18_FPN_direct_shapes_cpu.yaml"
 
@@ -43,9 +43,7 @@ def main() -> None:
     per_img = {"low": t_low / cfg_batch["low"], "high": t_high / cfg_batch["high"]}
 
     # 3: the same training time for both.
-    it_a = max(1, round(args.budget / t_high))
-    it_p1 = max(1, round(args.budget * args.pretrain_share / t_low))
-    it_p2 = max(1, round(args.budget * (1 - args.pretrain_share) / t_high))
+    it_a, (it_p1, it_p2) = equal_time_iters(args.budget, t_high, t_low, args.pretrain_share)
     a = run(["--config-file", CONFIG, *common, "SCRATCHDET.PHASE1.ENABLED", "False", "MODEL.RESNETS.NORM", "BN",
              "SOLVER.MAX_ITER", str(it_a), "SOLVER.STEPS", f"({int(it_a * 0.8)},)", "OUTPUT_DIR", f"{out}/scratch"])
     b = run(["--config-file", CONFIG, *common, "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(it_p1),

@@ -7,7 +7,7 @@ and use them by name.
 
 __version__ = "0.1.0"
 
-from .config import add_scratchdet_config  # noqa: E402
-from . import data, modeling, engine  # noqa: E402,F401  (registration happens on import)
+from .config import add_scratchdet_config
+from . import data, modeling, engine
 
 __all__ = ["add_scratchdet_config", "__version__"]

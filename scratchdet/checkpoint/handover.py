@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tabulate import tabulate

@@ -3,7 +3,7 @@ instead of a stack trace from deep inside torch."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from detectron2.config import CfgNode

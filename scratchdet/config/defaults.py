@@ -7,8 +7,8 @@ from .backbone import add_backbone_config
 from .deyo import add_deyo_config
 from .jigsaw import add_jigsaw_config
 from .norm import add_norm_config
-from .ssd import add_ssd_config
 from .phases import add_phases_config
+from .ssd import add_ssd_config
 from .vit import add_vit_config
 
 

@@ -100,7 +100,7 @@ def backbone_output_shapes(cfg: CfgNode) -> tuple[dict[str, ShapeSpec], int] | N
         raise
     # Any other failure (e.g. a builder calling .item(), which meta tensors lack) is left to
     # build_model, which reports it with the builder's own message.
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         logger.debug("Backbone %s not built on the meta device (%s); skipping the feature checks.",
                      cfg.MODEL.BACKBONE.NAME, e)
         return None

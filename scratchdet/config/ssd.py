@@ -52,15 +52,18 @@ def add_ssd_config(cfg: CN) -> None:
     # Probability of each photometric distortion (brightness, contrast, saturation, hue), 0 to
     # disable them.
     _C.INPUT.SSD.PHOTOMETRIC_PROB = 0.5
-    # (min, max) of the brightness, contrast and saturation factors, and the hue shift (a
-    # fraction of a turn; 18 degrees as in SSD).
+    # (min, max) brightness factor (about SSD's +-32 grey levels, as a factor).
     _C.INPUT.SSD.BRIGHTNESS = (0.875, 1.125)
+    # (min, max) contrast factor.
     _C.INPUT.SSD.CONTRAST = (0.5, 1.5)
+    # (min, max) saturation factor.
     _C.INPUT.SSD.SATURATION = (0.5, 1.5)
+    # Largest hue shift, as a fraction of a turn (0.05 = 18 degrees, as in SSD).
     _C.INPUT.SSD.HUE = 0.05
-    # Zoom-out: with this probability the image is placed in a canvas up to EXPAND_MAX_RATIO times
-    # larger, filled with MODEL.PIXEL_MEAN (zero after normalisation). 0 disables it.
+    # Zoom-out probability: the image is placed in a larger canvas filled with MODEL.PIXEL_MEAN
+    # (zero after normalisation). 0 disables it.
     _C.INPUT.SSD.EXPAND_PROB = 0.5
+    # Largest zoom-out: the canvas side is up to this many times the image side.
     _C.INPUT.SSD.EXPAND_MAX_RATIO = 4.0
     # Min-IoU random crop: the crop must overlap a ground-truth box by at least one of these IoUs
     # (drawn at random, along with "no crop" and "any crop"); boxes whose centres fall outside

@@ -5,7 +5,7 @@ A mapper class registered here is built as ``cls(cfg, is_train)``, which detectr
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry

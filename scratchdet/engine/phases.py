@@ -19,8 +19,8 @@ from detectron2.config import CfgNode
 from detectron2.utils import comm
 
 from ..config.checks import ConfigError, check_config
-from ..evaluation.results_file import save_results
 from ..engine.hooks.loss_curve import plot_loss_curves, read_metrics
+from ..evaluation.results_file import save_results
 from ..io.atomic import atomic_open
 from ..modeling.norm_policy import apply_norm_policy
 

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.detection_utils import read_image
 from detectron2.data import transforms as T
+from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
 from ..io.atomic import atomic_open

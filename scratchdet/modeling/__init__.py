@@ -1,3 +1,3 @@
 """Models; importing this module registers them in detectron2's registries."""
 
-from . import backbone, meta_arch  # noqa: F401
+from . import backbone, meta_arch

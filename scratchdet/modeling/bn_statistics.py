@@ -5,7 +5,7 @@ resolution are replaced by ones measured on phase-2 images before the layers are
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from detectron2.layers import FrozenBatchNorm2d

@@ -50,7 +50,8 @@ def test_detectron2_feature_names_with_root_stem():
 
 def test_root_stem_with_detectron2_builder():
     cfg = load(D2_RCNN, "MODEL.RESNETS.STEM_TYPE", "root")
-    with pytest.raises(ConfigError, match=r"STEM_TYPE='root'.*build_resnet_fpn_backbone.*set MODEL.BACKBONE.NAME build_root_resnet_fpn_backbone"):
+    with pytest.raises(ConfigError, match=r"STEM_TYPE='root'.*build_resnet_fpn_backbone.*"
+                                          r"set MODEL.BACKBONE.NAME build_root_resnet_fpn_backbone"):
         check_config(cfg)
     cfg = load(D2_RCNN, "MODEL.FPN.TOP_BLOCK_NUM_LEVELS", "2")
     with pytest.raises(ConfigError, match=r"TOP_BLOCK_NUM_LEVELS=2 is ignored by detectron2's"):

@@ -53,7 +53,7 @@ def test_tiles_annotations_and_split():
         cut = labels[t.y:t.y + t.size, t.x:t.x + t.size]
         for a in t.annotations:
             x, y, w, h = a["bbox"]
-            assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= t.size and y + h <= t.size
+            assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= t.size and y + h <= t.size
             assert a["area"] == (cut == a["label"]).sum()
             assert a["area"] >= MIN_AREA and a["iscrowd"] == 0 and a["category_id"] == 1
             assert a["segmentation"] and all(len(p) >= 6 for p in a["segmentation"])

@@ -1,7 +1,6 @@
 """Validation during training keeps the best model, also across --resume."""
 
 import json
-import os
 
 import torch
 

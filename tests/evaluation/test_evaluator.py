@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.data import MetadataCatalog
+from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 
 from scratchdet.config import load_config_file
 from scratchdet.data.datasets import DatasetError

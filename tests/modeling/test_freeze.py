@@ -29,8 +29,8 @@ def test_freeze_weights_and_bn_statistics(what, frozen_prefix, trainable_prefix)
     before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(frozen_prefix)}
     model.train()
     x = torch.rand(3, 128, 128) * 255
-    from detectron2.utils.events import EventStorage
     from detectron2.structures import Boxes, Instances
+    from detectron2.utils.events import EventStorage
 
     inst = Instances((128, 128), gt_boxes=Boxes(torch.tensor([[10.0, 10, 60, 60]])), gt_classes=torch.tensor([1]))
     with EventStorage():

@@ -1,4 +1,4 @@
-from . import builtin  # noqa: F401  (registers the embedded dataset)
+from . import builtin
 from .builtin import ensure_dataset_files
 from .coco_json import read_coco_json, register_coco_json
 from .errors import DatasetError

@@ -42,8 +42,8 @@ def cell_layout(small_wh: tuple[float, float], large_wh: tuple[float, float], ca
     of sizes ``small_wh`` and ``large_wh`` (width, height)."""
     C = canvas_size
 
-    def split(s: float, l: float) -> int:
-        return round(C * float(np.clip(s / (s + l), min_fraction, 0.5)))
+    def split(small: float, large: float) -> int:
+        return round(C * float(np.clip(small / (small + large), min_fraction, 0.5)))
 
     a, c = split(small_wh[0], large_wh[0]), split(small_wh[1], large_wh[1])
     return np.array([[0, 0, a, c], [a, 0, C, c], [0, c, a, C], [a, c, C, C]], np.int64)

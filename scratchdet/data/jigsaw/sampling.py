@@ -150,7 +150,7 @@ def extract_samples(
         big = np.concatenate([g[:, :2] - u[:, :2] * s, g[:, 2:] + u[:, 2:] * s], 1)
         big = np.concatenate([np.floor(big[:, :2]), np.ceil(big[:, 2:])], 1)
         big = np.clip(big, 0, [w, h, w, h])
-        for j, k in enumerate(keep):
+        for k in keep:
             label = int(annos[k]["category_id"])
             if not 0 <= label < num_classes:
                 raise ValueError(f"{d['file_name']}: category_id {label} is outside [0, {num_classes}); "

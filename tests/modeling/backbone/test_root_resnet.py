@@ -145,7 +145,8 @@ def test_basic_stem_retinanet_matches_detectron2_parameter_names():
 @pytest.mark.parametrize(
     "variant, key, value, match",
     [
-        ("fpn", "TOP_BLOCK_IN_FEATURE", "p5", r"TOP_BLOCK_IN_FEATURE='p5'.*last FPN level is p4.*set MODEL.FPN.TOP_BLOCK_IN_FEATURE to 'p4'"),
+        ("fpn", "TOP_BLOCK_IN_FEATURE", "p5",
+         r"TOP_BLOCK_IN_FEATURE='p5'.*last FPN level is p4.*set MODEL.FPN.TOP_BLOCK_IN_FEATURE to 'p4'"),
         ("fpn", "TOP_BLOCK_IN_FEATURE", "res5", r"must be 'p4'"),
         ("retinanet", "TOP_BLOCK_IN_FEATURE", "res4", r"'p4' or 'res5'"),
         ("fpn", "IN_FEATURES", ["res2", "res3", "res4", "res6"], r"MODEL.FPN.IN_FEATURES=.*\['res6'\].*MODEL.RESNETS.OUT_FEATURES"),
