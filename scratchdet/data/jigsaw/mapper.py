@@ -10,8 +10,8 @@ import torch
 from detectron2.config import CfgNode, configurable
 from detectron2.data import detection_utils as utils
 
-from ..datasets.errors import DatasetError
 from ..mapper_registry import MAPPER_REGISTRY
+from ..read_image import image_read_error
 from .assembly import GroupSampler, assemble_canvas
 from .sampling import JigsawSamples, build_jigsaw_samples
 
@@ -65,7 +65,7 @@ class JigsawMapper:
         try:
             image = utils.read_image(file_name, format=self.image_format)
         except (OSError, SyntaxError) as e:
-            raise DatasetError(f"Cannot read image {file_name}: {e}. The file is missing or corrupt.") from e
+            raise image_read_error(file_name, e) from e
         x0, y0, x1, y1 = s.boxes[i].astype(np.int64)
         center = (float(s.centers[i][0] - x0), float(s.centers[i][1] - y0))
         return image[y0:y1, x0:x1], center

@@ -21,9 +21,9 @@ from detectron2.data.common import DatasetFromList
 from detectron2.structures import Instances
 
 from ...config.checks import ConfigError
-from ..datasets.errors import DatasetError
 from ..datasets.validation import check_dataset_dicts
 from ..mapper_registry import MAPPER_REGISTRY
+from ..read_image import read_dataset_image
 from ..transforms.copy_paste import CopyPaste
 from ..transforms.mosaic import Mosaic
 from ..transforms.policy import build_augmentation_policy, policy_crops
@@ -130,14 +130,7 @@ class AugmentedDatasetMapper(DatasetMapper):
 
     def _read(self, dataset_dict: dict) -> tuple[np.ndarray, list[dict]]:
         """The image and its prepared annotations."""
-        try:
-            image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
-        except (OSError, SyntaxError) as e:
-            raise DatasetError(
-                f"Cannot read image {dataset_dict.get('file_name')}: {e}. The file is missing or "
-                "corrupt: replace it, or remove it from the dataset's annotation file."
-            ) from e
-        utils.check_image_size(dataset_dict, image)
+        image = read_dataset_image(dataset_dict, self.image_format)
         # Masks are kept for Copy-Paste, which cuts by them, even when the model has none.
         keep_masks = self.use_instance_mask or self.copy_paste is not None
         return image, self._prepare(dataset_dict.get("annotations", []), keep_masks)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import detectron2.data as d2data
 
-from ..datasets.errors import DatasetError
 from ..mapper_registry import MAPPER_REGISTRY
+from ..read_image import image_read_error
 
 
 @MAPPER_REGISTRY.register()
@@ -18,10 +18,7 @@ class DatasetMapper(d2data.DatasetMapper):
         try:
             return super().__call__(dataset_dict)
         except (OSError, SyntaxError) as e:  # PIL raises OSError (UnidentifiedImageError) or SyntaxError
-            raise DatasetError(
-                f"Cannot read image {dataset_dict.get('file_name')}: {e}. The file is missing or "
-                "corrupt: replace it, or remove it from the dataset's annotation file."
-            ) from e
+            raise image_read_error(dataset_dict.get("file_name"), e) from e
 
     def _transform_annotations(self, dataset_dict: dict, transforms, image_shape) -> None:
         # fvcore's transforms scale coordinates in place: integer boxes or polygons (common in

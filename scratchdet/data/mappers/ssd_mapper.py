@@ -18,8 +18,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances
 
-from ..datasets.errors import DatasetError
 from ..mapper_registry import MAPPER_REGISTRY
+from ..read_image import read_dataset_image
 from ..transforms.min_iou_crop import MinIoURandomCrop, box_centres_inside
 from ..transforms.photometric import build_photometric_augmentations
 from ..transforms.zoom_out import RandomExpand
@@ -80,14 +80,7 @@ class SSDMapper(DatasetMapper):
 
     def __call__(self, dataset_dict: dict) -> dict:
         dataset_dict = copy.deepcopy(dataset_dict)
-        try:
-            image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
-        except (OSError, SyntaxError) as e:
-            raise DatasetError(
-                f"Cannot read image {dataset_dict.get('file_name')}: {e}. The file is missing or "
-                "corrupt: replace it, or remove it from the dataset's annotation file."
-            ) from e
-        utils.check_image_size(dataset_dict, image)
+        image = read_dataset_image(dataset_dict, self.image_format)
         annos = [a for a in dataset_dict.pop("annotations", []) if a.get("iscrowd", 0) == 0]
         boxes = np.array(
             [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos], dtype=np.float64

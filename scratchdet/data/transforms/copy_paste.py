@@ -22,7 +22,7 @@ from shapely.geometry import LineString, Polygon
 from shapely.geometry import box as shapely_box
 from shapely.ops import split, unary_union
 
-from .placement import paste_image, place_annotation, placement_transforms
+from .placement import has_instance, paste_image, place_annotation, placement_transforms
 
 
 def _bbox_xyxy(anno: dict) -> np.ndarray:
@@ -76,18 +76,6 @@ def _bitmask(segm, h: int, w: int) -> np.ndarray:
     return np.asarray(segm).astype(bool)
 
 
-def _nonempty(anno: dict) -> bool:
-    x0, y0, x1, y1 = _bbox_xyxy(anno)
-    if x1 <= x0 or y1 <= y0:
-        return False
-    segm = anno.get("segmentation")
-    if isinstance(segm, list):
-        return len(segm) > 0
-    if isinstance(segm, np.ndarray):
-        return bool(segm.any())
-    return True
-
-
 def paste_instances(
     image: np.ndarray,
     annos: list[dict],
@@ -111,7 +99,7 @@ def paste_instances(
     if placement is None:
         return image, annos
     pasted = [place_annotation(a, placement, (h, w)) for a in src_annos]
-    pasted = [a for a in pasted if _nonempty(a)]
+    pasted = [a for a in pasted if has_instance(a, _bbox_xyxy(a))]
     if not pasted:
         return image, annos
 

@@ -14,19 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pycocotools.mask as mask_util
 
-from .placement import paste_image, place_annotation, placement_transforms
-
-
-def _usable(anno: dict) -> bool:
-    x0, y0, x1, y1 = anno["bbox"]  # XYXY_ABS after transform_instance_annotations
-    if x1 <= x0 or y1 <= y0:
-        return False
-    segm = anno.get("segmentation")
-    if isinstance(segm, list):
-        return len(segm) > 0
-    if isinstance(segm, np.ndarray):
-        return bool(segm.any())
-    return True
+from .placement import has_instance, paste_image, place_annotation, placement_transforms
 
 
 def mosaic(
@@ -59,7 +47,7 @@ def mosaic(
         paste_image(canvas, image, placement)
         for anno in annos:
             anno = place_annotation(anno, placement, (side, side))
-            if not _usable(anno):
+            if not has_instance(anno, anno["bbox"]):  # bbox is XYXY_ABS after the transform
                 continue
             if isinstance(anno.get("segmentation"), np.ndarray):
                 # transform_instance_annotations decodes RLE to an array, which the next

@@ -53,3 +53,17 @@ def place_annotation(anno: dict, placement: T.TransformList, canvas_size: tuple[
     if isinstance(anno.get("segmentation"), list):
         anno["segmentation"] = [np.array(p, dtype=float) for p in anno["segmentation"]]
     return utils.transform_instance_annotations(anno, placement, canvas_size)
+
+
+def has_instance(anno: dict, box_xyxy) -> bool:
+    """Whether a placed annotation still shows something: a box with area and, when it has a
+    mask, a non-empty one (a polygon list or a binary mask)."""
+    x0, y0, x1, y1 = box_xyxy
+    if x1 <= x0 or y1 <= y0:
+        return False
+    segm = anno.get("segmentation")
+    if isinstance(segm, list):
+        return len(segm) > 0
+    if isinstance(segm, np.ndarray):
+        return bool(segm.any())
+    return True
