@@ -13,7 +13,7 @@ demo: install
 	$(PY) train_net.py --config-file configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml OUTPUT_DIR $(DEMO_OUT)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest tests
 
 lint: install
 	$(PY) -m ruff check scratchdet train_net.py tests tools bench datasets
