@@ -16,6 +16,7 @@ import os
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ...io.atomic import atomic_write_json
 
@@ -163,7 +164,7 @@ def build_shapes_split(root: str, split: str) -> str:
     os.makedirs(image_dir, exist_ok=True)
     logging.getLogger(__name__).info(f"Building the embedded 'shapes' dataset ({split}, {n} images) in {root}")
     images, annotations = [], []
-    for i in range(n):
+    for i in tqdm(range(n), desc=f"shapes/{split}", unit="img", leave=False):
         img, anns = make_shapes_image(seed * 100_003 + i)
         name = f"{i:05d}.png"
         cv2.imwrite(os.path.join(image_dir, name), img[:, :, ::-1])

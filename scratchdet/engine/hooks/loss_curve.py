@@ -63,9 +63,9 @@ def plot_loss_curves(metrics_json: str, out_png: str) -> str | None:
     ax.grid(alpha=0.3)
     if ap:
         ax2 = ax.twinx()
-        for k, pts in ap.items():
+        for i, (k, pts) in enumerate(sorted(ap.items())):
             it, val = zip(*pts)
-            ax2.plot(it, val, "o-", color="black", label=k)
+            ax2.plot(it, val, "os^D"[i % 4] + "-", color=("black", "dimgray", "darkred", "navy")[i % 4], label=k)
         ax2.set_ylabel("AP")
         ax2.legend(loc="upper right", fontsize=8)
     ax.legend(loc="upper left" if not ap else "lower left", fontsize=7, ncol=2)
