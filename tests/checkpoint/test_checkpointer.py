@@ -65,3 +65,12 @@ def test_truncated_or_missing_checkpoint(tmp_path):
         ScratchCheckpointer(Net(), str(tmp_path)).load(str(p))
     with pytest.raises(CheckpointError, match="Checkpoint not found: .*nope.pth"):
         ScratchCheckpointer(Net(), str(tmp_path)).load(str(tmp_path / "nope.pth"))
+
+
+def test_saved_files_have_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        ScratchCheckpointer(Net(), str(tmp_path)).save("perm")
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / "perm.pth").st_mode & 0o777) == oct(0o644)
