@@ -45,6 +45,16 @@ def _unknown_key_error(cfg: CfgNode, err: Exception, source: str) -> ConfigError
 PHASE1_PREFIX = "SCRATCHDET.PHASE1."
 
 
+def _decode_new_keys(node: CfgNode) -> None:
+    """Decode the values of keys that a new_allowed block (SCRATCHDET.PHASE1) took from a yaml
+    file as yacs decodes known keys ("(400,)" -> (400,)), so that they have their real types."""
+    for k, v in node.items():
+        if isinstance(v, CfgNode):
+            _decode_new_keys(v)
+        else:
+            node[k] = CfgNode._decode_cfg_value(v)
+
+
 def _add_phase1_keys(cfg: CfgNode, keys: list[str]) -> None:
     """Let ``SCRATCHDET.PHASE1.<KEY>`` be set from the command line for any key of the config,
     even one the file's PHASE1 block does not mention: the block gets that key's default first
@@ -78,6 +88,11 @@ def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNo
             cfg.merge_from_file(config_file)
         except KeyError as e:
             raise _unknown_key_error(cfg, e, config_file) from None
+        frozen = cfg.is_frozen()
+        cfg.defrost()
+        _decode_new_keys(cfg.SCRATCHDET.PHASE1)
+        if frozen:
+            cfg.freeze()
     if opts:
         flags = [o for o in opts[0::2] if str(o).startswith("--")]
         if flags:

@@ -83,3 +83,12 @@ def test_phase1_keys_can_be_set_from_the_command_line():
 def test_wrong_type_on_command_line():
     with pytest.raises(ConfigError, match="Type mismatch"):
         load_config_file(DEMO_CONFIG, ["SCRATCHDET.RUN_PHASES", "1"])
+
+
+def test_phase1_block_values_have_their_types(tmp_path):
+    """A tuple in the PHASE1 block of a yaml file is a tuple, so the command line can override it."""
+    f = tmp_path / "p.yaml"
+    f.write_text("SCRATCHDET:\n  PHASE1:\n    ENABLED: True\n    SOLVER:\n      STEPS: (400,)\n")
+    cfg = load_config_file(str(f), ["SCRATCHDET.PHASE1.SOLVER.STEPS", "(320,)"])
+    assert cfg.SCRATCHDET.PHASE1.SOLVER.STEPS == (320,)
+    assert load_config_file(str(f)).SCRATCHDET.PHASE1.SOLVER.STEPS == (400,)
