@@ -15,7 +15,8 @@ else
   if [ ! -x "$VENV/bin/python" ]; then
     # --system-site-packages: a torch/detectron2 already installed on the machine (e.g. built from
     # source with CUDA ops on a GPU cluster) is reused instead of being replaced.
-    "${PYTHON:-python3.11}" -m venv --system-site-packages "$VENV"
+    PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+    "$PYTHON" -m venv --system-site-packages "$VENV"
   fi
   PY="$VENV/bin/python"
 fi
