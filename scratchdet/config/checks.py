@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import torch
 from detectron2.config import CfgNode
 
+from .keys import get_key
+
 # detectron2's get_norm builds GroupNorm with 32 groups.
 GN_GROUPS = 32
 SYNC_BN = ("SyncBN", "nnSyncBN")
@@ -28,13 +30,6 @@ def iter_norm_keys(cfg: CfgNode, prefix: str = "") -> Iterator[tuple[str, object
             yield from iter_norm_keys(v, key + ".")
         elif k == "NORM" or k.endswith("_NORM"):
             yield key, v
-
-
-def _get(cfg: CfgNode, key: str):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
 
 
 def _channels_under_norm(cfg: CfgNode) -> list[tuple[str, str, int]]:
@@ -74,7 +69,7 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
     cfg = cfg if errors else apply_norm_policy(cfg)
     errors += feature_errors(cfg)
     for norm_key, ch_key, channels in _channels_under_norm(cfg):
-        if _get(cfg, norm_key) == "GN" and channels % GN_GROUPS != 0:
+        if get_key(cfg, norm_key) == "GN" and channels % GN_GROUPS != 0:
             errors.append(
                 f"{norm_key}='GN' normalises {channels} channels ({ch_key}), which is not divisible "
                 f"by GroupNorm's {GN_GROUPS} groups: use a multiple of {GN_GROUPS} for {ch_key}, "

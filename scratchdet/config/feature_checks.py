@@ -18,6 +18,7 @@ from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 
 from .checks import ConfigError
+from .keys import get_key
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +72,6 @@ FEATURE_USES: dict[str, list[FeatureUse]] = {
 def register_feature_uses(meta_arch: str, uses: list[FeatureUse]) -> None:
     """Declare the feature keys of a meta-architecture so that they are checked too."""
     FEATURE_USES[meta_arch] = list(uses)
-
-
-def _get(cfg: CfgNode, key: str):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
 
 
 def _fmt(value) -> str:
@@ -155,7 +149,7 @@ def feature_errors(cfg: CfgNode) -> list[str]:
     for use in FEATURE_USES.get(cfg.MODEL.META_ARCHITECTURE, []):
         if not use.when(cfg):
             continue
-        value = list(_get(cfg, use.key))
+        value = list(get_key(cfg, use.key))
         suggested = names if use.top_levels or num_top == 0 else names[: len(names) - num_top]
         missing = [f for f in value if f not in shapes]
         if missing:

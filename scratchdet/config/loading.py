@@ -9,6 +9,7 @@ from detectron2.config import CfgNode, get_cfg
 
 from .checks import ConfigError
 from .defaults import add_scratchdet_config
+from .keys import get_key, has_key
 
 
 def get_scratchdet_cfg() -> CfgNode:
@@ -62,13 +63,10 @@ def _add_phase1_keys(cfg: CfgNode, keys: list[str]) -> None:
     for key in keys:
         if not key.startswith(PHASE1_PREFIX):
             continue
-        sub = key[len(PHASE1_PREFIX):].split(".")
-        try:
-            default = cfg
-            for part in sub:
-                default = default[part]
-        except KeyError:
+        full = key[len(PHASE1_PREFIX):]
+        if not has_key(cfg, full):
             continue  # reported as an unknown key by the merge
+        sub, default = full.split("."), get_key(cfg, full)
         node = cfg.SCRATCHDET.PHASE1
         for part in sub[:-1]:
             if part not in node:

@@ -19,10 +19,10 @@ from detectron2.config import CfgNode
 from detectron2.utils import comm
 
 from ..config.checks import ConfigError, check_config
-from ..engine.hooks.loss_curve import plot_loss_curves, read_metrics
 from ..evaluation.results_file import save_results
 from ..io.atomic import atomic_open
 from ..modeling.norm_policy import apply_norm_policy
+from .hooks.loss_curve import plot_loss_curves, read_metrics
 
 logger = logging.getLogger(__name__)
 PHASE_NAMES = {1: "pretrain", 2: "finetune"}

@@ -27,6 +27,7 @@ from fvcore.nn import weight_init
 from torch import nn
 
 from scratchdet.config.checks import EMPTY_BATCH_HEADS, ConfigError
+from scratchdet.config.keys import get_key, has_key
 
 __all__ = [
     "NORMS",
@@ -82,21 +83,6 @@ def register_residual_block(cls: type, last_conv: str) -> None:
     _LAST_CONV[cls] = last_conv
 
 
-def _get(cfg: CfgNode, key: str):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
-def _has(cfg: CfgNode, key: str) -> bool:
-    try:
-        _get(cfg, key)
-    except (KeyError, AttributeError):
-        return False
-    return True
-
-
 def norm_policy_errors(cfg: CfgNode) -> list[str]:
     """Messages for invalid SCRATCHDET.NORM / SCRATCHDET.INIT values."""
     errors = []
@@ -131,11 +117,11 @@ def apply_norm_policy(cfg: CfgNode) -> CfgNode:
     out.defrost()
     changed = []
     for key, empty_batch in NORM_KEYS.items():
-        if not _has(out, key):
+        if not has_key(out, key):
             continue
         value = "naiveSyncBN_N" if empty_batch and norm in SYNC_BN else norm
         *parents, leaf = key.split(".")
-        node = _get(out, ".".join(parents))
+        node = get_key(out, ".".join(parents))
         if node[leaf] != value:
             changed.append(f"{key}: {node[leaf]!r} -> {value!r}")
             node[leaf] = value

@@ -26,27 +26,31 @@ def _register_shapes() -> None:
         DatasetCatalog.register(name, load)
 
 
+def _point_at_files(dataset_name: str, json_file: str, image_root: str) -> None:
+    """Set the dataset's json_file and image_root. Metadata refuses to change a set value, so it
+    is re-created (other fields kept) when they moved."""
+    meta = MetadataCatalog.get(dataset_name)
+    if meta.get("json_file") == json_file:
+        return
+    fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
+    MetadataCatalog.remove(dataset_name)
+    MetadataCatalog.get(dataset_name).set(json_file=json_file, image_root=image_root, **fields)
+
+
 def ensure_dataset_files(dataset_name: str) -> None:
-    """Build the embedded dataset's files if this name is one of them, and point its metadata at them."""
+    """Build the embedded dataset's files if this name is one of them (or a split of one), and
+    point its metadata at them."""
     meta = MetadataCatalog.get(dataset_name)
     source = meta.get("split_of")
     if source is not None:  # a part of another dataset (SCRATCHDET.DATA.SPLIT): its files
         ensure_dataset_files(source)
         src = MetadataCatalog.get(source)
-        if src.get("json_file") and meta.get("json_file") != src.json_file:
-            fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
-            MetadataCatalog.remove(dataset_name)
-            MetadataCatalog.get(dataset_name).set(json_file=src.json_file, image_root=src.image_root, **fields)
+        if src.get("json_file"):
+            _point_at_files(dataset_name, src.json_file, src.image_root)
         return
-    split = getattr(meta, "shapes_split", None)
+    split = meta.get("shapes_split")
     if split is not None:
         root = default_shapes_root()
-        json_file = build_shapes_split(root, split)
-        if getattr(meta, "json_file", None) != json_file:
-            # Metadata refuses to change a set value: re-create it when the root moved.
-            fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
-            MetadataCatalog.remove(dataset_name)
-            MetadataCatalog.get(dataset_name).set(json_file=json_file, image_root=f"{root}/{split}", **fields)
-
+        _point_at_files(dataset_name, build_shapes_split(root, split), f"{root}/{split}")
 
 _register_shapes()
