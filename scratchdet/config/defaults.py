@@ -6,6 +6,7 @@ from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
 from .deyo import add_deyo_config
 from .jigsaw import add_jigsaw_config
+from .mae import add_mae_config
 from .norm import add_norm_config
 from .phases import add_phases_config
 from .ssd import add_ssd_config
@@ -73,3 +74,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_ssd_config(cfg)
     add_phases_config(cfg)
     add_vit_config(cfg)
+    add_mae_config(cfg)

@@ -1,5 +1,5 @@
 from .hook_registry import HOOK_REGISTRY, build_hooks_from_config
-from .hooks import erf_refresh, loss_curve, prediction_png
+from .hooks import erf_refresh, loss_curve, mae_reconstruction, prediction_png
 from .trainer import Trainer, load_checked_dataset
 
 __all__ = ["HOOK_REGISTRY", "build_hooks_from_config", "Trainer", "load_checked_dataset"]

@@ -67,7 +67,8 @@ def load_checked_dataset(cfg: CfgNode, names: list[str] | tuple[str, ...], is_tr
         dicts, ",".join(names), num_classes=len(classes) if classes else None,
         on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION, check_images=cfg.SCRATCHDET.DATA.CHECK_IMAGES,
     )
-    if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
+    # Image-only dicts (unlabelled sets) have no "annotations" at all: nothing to filter there.
+    if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and all("annotations" in d for d in dicts):
         dicts = filter_images_with_only_crowd_annotations(dicts)
     return dicts
 

@@ -8,6 +8,7 @@ from detectron2.data import DatasetCatalog
 from ...config.checks import ConfigError
 from .coco_json import register_coco_json
 from .split import register_split
+from .unlabelled import register_unlabelled_images
 from .voc_xml import register_voc_xml
 
 
@@ -37,4 +38,11 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
                               "[source_name, train_name, val_name, val_fraction(, seed)].")
         register_split(entry[0], entry[1], entry[2], float(entry[3]), int(entry[4]) if len(entry) > 4 else 0)
         names.extend(entry[1:3])
+    for entry in cfg.SCRATCHDET.DATA.UNLABELLED:
+        if len(entry) not in (2, 3):
+            raise ConfigError(f"SCRATCHDET.DATA.UNLABELLED entry {entry!r}: expected [name, folder] or "
+                              "[name, json_file, image_root].")
+        if entry[0] not in DatasetCatalog.list():
+            register_unlabelled_images(*entry)
+        names.append(entry[0])
     return names

@@ -45,7 +45,7 @@ from scratchdet.modeling.norm_policy import register_norm_key
 
 from .root_resnet import LastLevelMaxPools
 
-__all__ = ["PaddedSimpleFeaturePyramid", "PlainViT", "build_vit_sfp_backbone", "vit_sfp_config_errors"]
+__all__ = ["PaddedSimpleFeaturePyramid", "PlainViT", "build_plain_vit", "build_vit_sfp_backbone", "vit_sfp_config_errors"]
 
 # SCRATCHDET.NORM.ALL sets the pyramid's norm too (the ViT's own LayerNorms stay).
 register_norm_key("MODEL.SFP.NORM")
@@ -206,6 +206,27 @@ def vit_sfp_config_errors(cfg: CfgNode) -> list[str]:
     return errors
 
 
+def build_plain_vit(cfg: CfgNode, in_chans: int, token_sequence: bool = False) -> PlainViT:
+    """The ViT of ``MODEL.VIT.*``. ``token_sequence=True`` builds it for a sequence of tokens
+    without a grid (masked-image pre-training keeps only the visible tokens): every block
+    attends globally and there are neither relative position terms nor conv residual blocks, the
+    parts that need the grid. Its other weights have the same names and shapes as the grid
+    ViT's, so they are handed over to it; the relative position terms then start from their
+    (zero) initialisation, as when ViTDet fine-tunes an MAE checkpoint."""
+    v = cfg.MODEL.VIT
+    return PlainViT(
+        img_size=v.IMG_SIZE, patch_size=v.PATCH_SIZE, in_chans=in_chans, embed_dim=v.EMBED_DIM,
+        depth=v.DEPTH, num_heads=v.NUM_HEADS, mlp_ratio=v.MLP_RATIO, qkv_bias=v.QKV_BIAS,
+        drop_path_rate=v.DROP_PATH_RATE, norm_layer=partial(nn.LayerNorm, eps=v.LN_EPS),
+        use_abs_pos=v.USE_ABS_POS, use_rel_pos=v.USE_REL_POS and not token_sequence,
+        rel_pos_zero_init=v.REL_POS_ZERO_INIT, window_size=v.WINDOW_SIZE,
+        window_block_indexes=[] if token_sequence else [i for i in range(v.DEPTH) if i not in v.GLOBAL_BLOCK_INDEXES],
+        residual_block_indexes=[] if token_sequence else list(v.RESIDUAL_BLOCK_INDEXES),
+        pretrain_img_size=v.PRETRAIN_IMG_SIZE, pretrain_use_cls_token=v.PRETRAIN_USE_CLS_TOKEN,
+        out_feature=v.OUT_FEATURE,
+    )
+
+
 @BACKBONE_REGISTRY.register()
 def build_vit_sfp_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> PaddedSimpleFeaturePyramid:
     """ViT (``MODEL.VIT.*``) + simple feature pyramid (``MODEL.SFP.*``), as ViTDet.
@@ -218,16 +239,7 @@ def build_vit_sfp_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> PaddedSimple
     if errors:
         raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
     v, s = cfg.MODEL.VIT, cfg.MODEL.SFP
-    net = PlainViT(
-        img_size=v.IMG_SIZE, patch_size=v.PATCH_SIZE, in_chans=input_shape.channels, embed_dim=v.EMBED_DIM,
-        depth=v.DEPTH, num_heads=v.NUM_HEADS, mlp_ratio=v.MLP_RATIO, qkv_bias=v.QKV_BIAS,
-        drop_path_rate=v.DROP_PATH_RATE, norm_layer=partial(nn.LayerNorm, eps=v.LN_EPS),
-        use_abs_pos=v.USE_ABS_POS, use_rel_pos=v.USE_REL_POS, rel_pos_zero_init=v.REL_POS_ZERO_INIT,
-        window_size=v.WINDOW_SIZE,
-        window_block_indexes=[i for i in range(v.DEPTH) if i not in v.GLOBAL_BLOCK_INDEXES],
-        residual_block_indexes=list(v.RESIDUAL_BLOCK_INDEXES), pretrain_img_size=v.PRETRAIN_IMG_SIZE,
-        pretrain_use_cls_token=v.PRETRAIN_USE_CLS_TOKEN, out_feature=v.OUT_FEATURE,
-    )
+    net = build_plain_vit(cfg, input_shape.channels)
     top_block = None
     if s.TOP_BLOCK == "maxpool":
         # Its input is the last pyramid level, whatever its name (p5 for patch 16, p4 for 8).

@@ -2,4 +2,5 @@
 
 from . import deyo
 from . import jigsaw_classifier
+from . import mae
 from . import scratchdet_ssd
