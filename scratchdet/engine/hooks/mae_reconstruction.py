@@ -5,25 +5,26 @@ from __future__ import annotations
 import logging
 import os
 
-import matplotlib
+from detectron2.config import CfgNode
+from detectron2.data import DatasetCatalog
+from detectron2.engine import HookBase
+from detectron2.utils import comm
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from detectron2.config import CfgNode  # noqa: E402
-from detectron2.data import DatasetCatalog  # noqa: E402
-from detectron2.engine import HookBase  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-from torch import nn  # noqa: E402
-
-from ...data import build_mapper  # noqa: E402
-from ...io.atomic import atomic_open  # noqa: E402
-from ..hook_registry import HOOK_REGISTRY  # noqa: E402
+from ...data import build_mapper
+from ...io.atomic import atomic_open
+from ..hook_registry import HOOK_REGISTRY
 
 
 def draw_mae_reconstructions(cfg: CfgNode, model: nn.Module, dataset_name: str, path: str, num_images: int,
                              seed: int = 0) -> str:
     """Rows of original / masked / reconstruction for the first ``num_images`` images of
     ``dataset_name``, through the test mapper (central crop); the mask is drawn from ``seed``."""
+    import matplotlib  # here, not at import: importing scratchdet should not load matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     mapper = build_mapper(cfg, is_train=False)
     inputs = [mapper(d) for d in DatasetCatalog.get(dataset_name)[:num_images]]
     was_training = model.training

@@ -27,7 +27,7 @@ def test_random_resized_crop_area_and_ratio():
     aug = RandomResizedCrop(32, scale=(0.2, 0.5), ratio=(0.75, 4 / 3))
     for _ in range(50):
         x0, y0, cw, ch = aug._box(100, 200)
-        assert 0 <= x0 and x0 + cw <= 200 and 0 <= y0 and y0 + ch <= 100
+        assert x0 >= 0 and x0 + cw <= 200 and y0 >= 0 and y0 + ch <= 100
         assert 0.19 <= cw * ch / 20000 <= 0.51
         assert 0.7 <= cw / ch <= 1.4
 
