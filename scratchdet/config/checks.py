@@ -9,6 +9,7 @@ import torch
 from detectron2.config import CfgNode
 
 from .keys import get_key
+from .self_training import self_training_errors
 
 # detectron2's get_norm builds GroupNorm with 32 groups.
 GN_GROUPS = 32
@@ -97,6 +98,7 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
             )
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         errors.append("MODEL.DEVICE='cuda' but no CUDA device is available here: set MODEL.DEVICE cpu.")
+    errors += self_training_errors(cfg)
     bad = cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION
     if bad not in ("error", "drop"):
         errors.append(f"SCRATCHDET.DATA.ON_BAD_ANNOTATION='{bad}': use 'error' or 'drop'.")

@@ -9,6 +9,7 @@ from .jigsaw import add_jigsaw_config
 from .mae import add_mae_config
 from .norm import add_norm_config
 from .phases import add_phases_config
+from .self_training import add_self_training_config
 from .ssd import add_ssd_config
 from .vit import add_vit_config
 
@@ -75,3 +76,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_phases_config(cfg)
     add_vit_config(cfg)
     add_mae_config(cfg)
+    add_self_training_config(cfg)

@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 PHASE_NAMES = {1: "pretrain", 2: "finetune"}
 
 
+def phase_name(phase: int) -> str:
+    # Phases after 2 are the later students of self-training (round = phase - 1).
+    return PHASE_NAMES.get(phase, f"student round {phase - 1}")
+
+
 def phase1_config(cfg: CfgNode) -> CfgNode:
     """The config of phase 1: the whole config with the SCRATCHDET.PHASE1 block applied on top."""
     p1 = cfg.clone()
@@ -47,11 +52,12 @@ def phase1_config(cfg: CfgNode) -> CfgNode:
     return _finish(p1)
 
 
-def phase2_config(cfg: CfgNode, source: str) -> CfgNode:
-    """The config of phase 2: the config itself, its weights handed over from ``source``."""
+def phase2_config(cfg: CfgNode, source: str, phase: int = 2) -> CfgNode:
+    """The config of phase 2 (or of a later student round, ``phase`` > 2): the config itself,
+    its weights handed over from ``source``."""
     p2 = cfg.clone()
     p2.defrost()
-    _single_phase(p2, os.path.join(cfg.OUTPUT_DIR, "phase2"))
+    _single_phase(p2, os.path.join(cfg.OUTPUT_DIR, f"phase{phase}"))
     p2.SCRATCHDET.HANDOVER.SOURCE = source
     p2.MODEL.WEIGHTS = ""  # the hand-over loads the weights, with its conversion rules
     return _finish(p2)
@@ -61,6 +67,8 @@ def _single_phase(cfg: CfgNode, output_dir: str) -> None:
     cfg.SCRATCHDET.PHASE1 = CfgNode(new_allowed=True)
     cfg.SCRATCHDET.PHASE1.ENABLED = False
     cfg.SCRATCHDET.RUN_PHASES = "all"
+    # A phase is one training: self-training's rounds are the runner's business, not the phase's.
+    cfg.SCRATCHDET.SELF_TRAINING.ENABLED = False
     cfg.OUTPUT_DIR = output_dir
 
 
@@ -84,7 +92,7 @@ def config_for_eval(cfg: CfgNode) -> CfgNode:
 def _train_phase(cfg: CfgNode, phase: int, resume: bool):
     from .trainer import Trainer  # the runner drives the trainer, not the other way round
 
-    logger.info(f"===== Phase {phase} ({PHASE_NAMES[phase]}): output in {cfg.OUTPUT_DIR} =====")
+    logger.info(f"===== Phase {phase} ({phase_name(phase)}): output in {cfg.OUTPUT_DIR} =====")
     if comm.is_main_process():
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
         with atomic_open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
@@ -108,20 +116,23 @@ def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
         return
     out = cfg.OUTPUT_DIR
     lines = []
-    for phase, offset in ((1, 0), (2, p1.SOLVER.MAX_ITER)):
+    last = 1 + (cfg.SCRATCHDET.SELF_TRAINING.ROUNDS if cfg.SCRATCHDET.SELF_TRAINING.ENABLED else 1)
+    offset = 0
+    for phase in range(1, last + 1):
         path = os.path.join(out, f"phase{phase}", "metrics.json")
         if os.path.isfile(path):
             for row in read_metrics(path):
-                row["phase"] = PHASE_NAMES[phase]
+                row["phase"] = phase_name(phase)
                 if "iteration" in row:
                     row["phase_iteration"] = row["iteration"]
                     row["iteration"] += offset
                 lines.append(json.dumps(row))
+        offset += p1.SOLVER.MAX_ITER if phase == 1 else cfg.SOLVER.MAX_ITER
     with atomic_open(os.path.join(out, "metrics.json"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot_loss_curves(os.path.join(out, "metrics.json"), os.path.join(out, "loss_curve.png"))
     for name in ("model_final.pth", "predictions.png"):
-        src = os.path.join(out, "phase2", name)
+        src = os.path.join(out, f"phase{last}", name)
         if os.path.isfile(src):
             with open(src, "rb") as fin, atomic_open(os.path.join(out, name), "wb") as fout:
                 shutil.copyfileobj(fin, fout)
@@ -144,10 +155,38 @@ def run_phases(cfg: CfgNode, resume: bool):
             merge_phase_outputs(cfg, p1)
             return results
     source = p1_final if run == "all" else (cfg.MODEL.WEIGHTS or p1_final)
+    if cfg.SCRATCHDET.SELF_TRAINING.ENABLED:
+        results = _student_rounds(cfg, p1, source, resume)
+        merge_phase_outputs(cfg, p1)
+        return results
     p2_dir = os.path.join(cfg.OUTPUT_DIR, "phase2")
     resume_p2 = resume and os.path.isfile(os.path.join(p2_dir, "last_checkpoint"))
     # Resuming phase 2 loads its own last checkpoint: no second hand-over.
     p2 = phase2_config(cfg, "" if resume_p2 else source)
     results = _train_phase(p2, 2, resume_p2)
     merge_phase_outputs(cfg, p1)
+    return results
+
+
+def _student_rounds(cfg: CfgNode, p1: CfgNode, teacher: str, resume: bool):
+    """Self-training: per round, the teacher pseudo-labels SELF_TRAINING.UNLABELLED, then a
+    student (phase round+1) trains on DATASETS.TRAIN + the pseudo-labels; it teaches the next round."""
+    from .self_training import pseudo_label_round, student_config
+
+    st = cfg.SCRATCHDET.SELF_TRAINING
+    # The first teacher has phase 1's architecture when it comes from phase 1, else the config's.
+    teacher_cfg = p1 if teacher == os.path.join(p1.OUTPUT_DIR, "model_final.pth") else phase2_config(cfg, "")
+    results = None
+    for r in range(1, st.ROUNDS + 1):
+        phase = r + 1
+        out = os.path.join(cfg.OUTPUT_DIR, f"phase{phase}")
+        final = os.path.join(out, "model_final.pth")
+        if resume and os.path.isfile(final):
+            logger.info(f"Student of round {r} already finished ({final}).")
+        else:
+            pseudo = pseudo_label_round(teacher_cfg, teacher, cfg.OUTPUT_DIR, r)
+            resume_s = resume and os.path.isfile(os.path.join(out, "last_checkpoint"))
+            source = "" if resume_s or st.STUDENT_INIT == "scratch" else teacher
+            results = _train_phase(student_config(phase2_config(cfg, source, phase), pseudo), phase, resume_s)
+        teacher, teacher_cfg = final, phase2_config(cfg, "")
     return results

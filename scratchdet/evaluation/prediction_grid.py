@@ -49,6 +49,22 @@ def draw_prediction_grid(
         model.train(was_training)
     if not tiles:
         raise ValueError(f"Dataset '{dataset_name}' has no images to draw.")
+    return _write_grid(tiles, out_png)
+
+
+def draw_dataset_grid(dataset_name: str, out_png: str, num_images: int = 6, tile: int = 320) -> str:
+    """The first ``num_images`` images of ``dataset_name`` with their annotations (e.g. pseudo-labels)."""
+    meta = MetadataCatalog.get(dataset_name)
+    tiles = []
+    for d in DatasetCatalog.get(dataset_name)[:num_images]:
+        rgb = read_image(d["file_name"], format="RGB")
+        tiles.append(Visualizer(rgb, meta, scale=tile / max(rgb.shape[:2])).draw_dataset_dict(d).get_image())
+    if not tiles:
+        raise ValueError(f"Dataset '{dataset_name}' has no images to draw.")
+    return _write_grid(tiles, out_png)
+
+
+def _write_grid(tiles: list[np.ndarray], out_png: str) -> str:
     h = max(t.shape[0] for t in tiles)
     w = max(t.shape[1] for t in tiles)
     cols = 2 if len(tiles) > 1 else 1
