@@ -4,6 +4,7 @@ from detectron2.config import CfgNode as CN
 
 from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
+from .cpu import add_cpu_config
 from .deyo import add_deyo_config
 from .jigsaw import add_jigsaw_config
 from .norm import add_norm_config
@@ -73,3 +74,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_ssd_config(cfg)
     add_phases_config(cfg)
     add_vit_config(cfg)
+    add_cpu_config(cfg)
