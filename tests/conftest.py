@@ -33,7 +33,9 @@ def tiny_cfg():
 
 def run_train_net(args, timeout=600, check=True):
     """Run train_net.py in a subprocess (as a user would); return the CompletedProcess."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    # Threads: the parent's OMP_NUM_THREADS when set, else scratchdet's automatic choice (all free
+    # cores when the suite runs alone, one beside a busy neighbour); no longer forced to 1.
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run([sys.executable, os.path.join(REPO, "train_net.py"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

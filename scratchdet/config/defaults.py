@@ -4,6 +4,7 @@ from detectron2.config import CfgNode as CN
 
 from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
+from .cpu import add_cpu_config
 from .deyo import add_deyo_config
 from .jigsaw import add_jigsaw_config
 from .mae import add_mae_config
@@ -77,3 +78,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_vit_config(cfg)
     add_mae_config(cfg)
     add_self_training_config(cfg)
+    add_cpu_config(cfg)

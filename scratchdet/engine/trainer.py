@@ -1,6 +1,6 @@
 """scratchdet's Trainer: detectron2's DefaultTrainer with datasets checked before training, the
 mapper and extra hooks chosen by config, the evaluator chosen by the dataset's evaluator_type,
-atomic checkpoints, and multi-process training that also works on CPU (gloo)."""
+atomic checkpoints, CPU threads that fit the free cores, and multi-process training that also works on CPU (gloo)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modul
 from ..modeling.freeze import freeze_part
 from ..modeling.norm_policy import apply_norm_policy, init_for_scratch
 from ..solver import build_optimizer, uses_param_groups
+from .cpu_threads import configure_cpu
 from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.loss_curve import LossCurveHook
@@ -81,6 +82,8 @@ class Trainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        # On CPU: intra-op threads and loader workers that fit the free cores (SCRATCHDET.CPU).
+        cfg = configure_cpu(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)

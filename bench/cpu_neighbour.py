@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""CPU threads beside a busy neighbour: the demo config for --iters iterations, alone and beside
+one busy single-threaded process (a Python busy loop this script starts before the run and
+kills after it), with the automatic thread / worker choice (SCRATCHDET.CPU, the default) and
+with the old fixed one (torch's default of one thread per physical core, the config's
+DATALOADER.NUM_WORKERS: SCRATCHDET.CPU.NUM_THREADS -1, CAP_WORKERS False). Runs alternate
+(old alone, auto alone, old beside, auto beside, --rounds times); OMP_NUM_THREADS is removed
+from the runs' environment so that the choice is the script's, not the shell's.
+
+s/iter is detectron2's "Overall training speed" of each run (warm-up iterations excluded).
+Goal: beside the neighbour, within 1.5x of alone.
+
+    .venv/bin/python bench/cpu_neighbour.py --iters 40 --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+from common import REPO
+
+CONFIG = "configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml"
+SETTINGS = {
+    "old (torch default threads, config workers)": ["SCRATCHDET.CPU.NUM_THREADS", "-1",
+                                                    "SCRATCHDET.CPU.CAP_WORKERS", "False"],
+    "auto (SCRATCHDET.CPU defaults)": [],
+}
+
+
+def one_run(opts: list[str], iters: int, out: str) -> tuple[float, str]:
+    """(s/iter, the logged thread choice) of one train_net.py run."""
+    args = ["--config-file", CONFIG, "SOLVER.MAX_ITER", str(iters), "SOLVER.CHECKPOINT_PERIOD", "100000",
+            "DATASETS.TEST", "()", "SCRATCHDET.VIS.NUM_IMAGES", "0", "OUTPUT_DIR", out, *opts]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONWARNINGS"] = "ignore"
+    proc = subprocess.run([sys.executable, "train_net.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"train_net.py {' '.join(args)} failed:\n{log[-3000:]}")
+    speed = re.findall(r"Overall training speed: \d+ iterations in \S+ \(([\d.]+) s / it\)", log)
+    choice = re.findall(r"CPU: (.*?)\. Override", log)
+    return float(speed[-1]), (choice[-1] if choice else "torch default")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--out", default="output/bench_cpu_neighbour")
+    args = ap.parse_args()
+    res: dict[tuple[str, str], list[float]] = {}
+    choices: dict[tuple[str, str], str] = {}
+    for r in range(args.rounds):
+        for where in ("alone", "beside a busy process"):
+            for name, opts in SETTINGS.items():
+                neighbour = None
+                if where != "alone":
+                    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                try:
+                    s, choice = one_run(opts, args.iters, os.path.join(args.out, f"r{r}"))
+                finally:
+                    if neighbour is not None:
+                        neighbour.kill()
+                        neighbour.wait()
+                res.setdefault((name, where), []).append(s)
+                choices[(name, where)] = choice
+                print(f"round {r + 1}, {where}, {name}: {s:.4f} s/iter  [{choice}]", flush=True)
+    print(f"\n{args.rounds} round(s) of {args.iters} iterations, demo config, median over rounds\n")
+    print("| threads / workers | alone (s/iter) | beside a busy process (s/iter) | beside / alone |\n|---|---|---|---|")
+    for name in SETTINGS:
+        a = statistics.median(res[(name, "alone")])
+        b = statistics.median(res[(name, "beside a busy process")])
+        print(f"| {name} | {a:.3f} | {b:.3f} | **{b / a:.2f}x** |")
+    old, auto = list(SETTINGS)
+    a_old = statistics.median(res[(old, "alone")])
+    print(f"\nauto beside / old alone: {statistics.median(res[(auto, 'beside a busy process')]) / a_old:.2f}x; "
+          f"auto alone / old alone: {statistics.median(res[(auto, 'alone')]) / a_old:.2f}x")
+    for k, v in choices.items():
+        print(f"choice, {k[1]}, {k[0]}: {v}")
+
+
+if __name__ == "__main__":
+    main()
