@@ -49,11 +49,10 @@ def _phase1_cfg(opts: list[str] = ()):
     from scratchdet.config import load_config_file
     from scratchdet.engine.phases import phase1_config
 
-    cfg = load_config_file(os.path.join(REPO, CONFIG))
+    cfg = phase1_config(load_config_file(os.path.join(REPO, CONFIG)))
     cfg.defrost()
-    cfg.merge_from_list(["SCRATCHDET.PHASE1.SCRATCHDET.JIGSAW." + k if i % 2 == 0 else k
-                         for i, k in enumerate(opts)])
-    return phase1_config(cfg)
+    cfg.merge_from_list(["SCRATCHDET.JIGSAW." + k if i % 2 == 0 else k for i, k in enumerate(opts)])
+    return cfg
 
 
 def mapper_throughput(n: int) -> float:
