@@ -164,8 +164,8 @@ def _steps(n: int) -> str:
 
 def _phase1_curve(run_dir: str) -> dict:
     """First/last logged jigsaw loss, loss floor and training cell accuracy of phase 1."""
-    rows = [m for m in metrics(os.path.join(run_dir, "phase1")) if "loss_jigsaw" in m]
-    pick = lambda m: {k: m.get(k) for k in ("iteration", "loss_jigsaw", "jigsaw_loss_floor", "jigsaw_cell_acc")}  # noqa: E731
+    rows = [m for m in metrics(os.path.join(run_dir, "phase1")) if "total_loss" in m]
+    pick = lambda m: {k: m.get(k) for k in ("iteration", "total_loss", "jigsaw_loss_floor", "jigsaw_cell_acc")}  # noqa: E731
     return {"first": pick(rows[0]), "last": pick(rows[-1])} if rows else {}
 
 
