@@ -2,7 +2,7 @@
 """PNGs of jigsaw pre-training inputs and labels, for a jigsaw config:
 
 - ``canvases.png``: training canvases with their cells (group and label);
-- ``erf.png``: the ERF (back-propagated, see scratchdet/modeling/erf.py) of the output position
+- ``erf.png``: the ERF (back-propagated, see scratchdet/modeling/jigsaw/erf.py) of the output position
   at the centre of each cell of the first canvas, over that canvas;
 - ``soft_labels.png``: for each cell of the first canvas, the weight of its label in every output
   position's target under SCRATCHDET.JIGSAW.LABEL_MODE (and TAU).

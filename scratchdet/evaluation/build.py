@@ -11,10 +11,13 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, PascalVOCDete
 from ..data.datasets import ensure_dataset_files
 from ..data.datasets.errors import DatasetError
 from . import fast_coco  # noqa: F401  (uses faster-coco-eval where detectron2's _C is missing)
+from .jigsaw_accuracy import JigsawEvaluator
 
 
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
     ensure_dataset_files(dataset_name)
+    if cfg.SCRATCHDET.DATA.TEST_MAPPER == "JigsawMapper":  # jigsaw canvases: classification accuracy
+        return JigsawEvaluator()
     output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
     evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
     if evaluator_type in ("coco", "coco_panoptic_seg"):

@@ -5,6 +5,7 @@ from .assembly import (
     GroupSampler,
     assemble_canvas,
     cell_layout,
+    cell_object_fill,
     place_in_cell,
 )
 from .mapper import JigsawMapper
@@ -15,6 +16,7 @@ from .sampling import (
     build_jigsaw_samples,
     extract_samples,
     jigsaw_num_classes,
+    object_fill,
 )
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "assemble_canvas",
     "build_jigsaw_samples",
     "cell_layout",
+    "cell_object_fill",
     "extract_samples",
     "jigsaw_num_classes",
+    "object_fill",
     "place_in_cell",
 ]

@@ -61,9 +61,11 @@ def _window(size: int, cell: int, center: float, rng) -> tuple[int, int]:
 
 
 def place_in_cell(crop: np.ndarray, center_xy: tuple[float, float], cell_hw: tuple[int, int], rng,
-                  pad_value: np.ndarray) -> np.ndarray:
+                  pad_value: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """Fit an HWC ``crop`` into a cell of ``cell_hw`` (height, width) by random cropping and/or
-    padding, without resizing. ``rng`` is a ``np.random.RandomState`` (or the ``np.random`` module)."""
+    padding, without resizing. ``rng`` is a ``np.random.RandomState`` (or the ``np.random`` module).
+
+    Returns the cell's pixels and the (x, y) shift from crop to cell coordinates."""
     ch, cw = cell_hw
     h, w = crop.shape[:2]
     sy, dy = _window(h, ch, center_xy[1], rng)
@@ -72,23 +74,40 @@ def place_in_cell(crop: np.ndarray, center_xy: tuple[float, float], cell_hw: tup
     out[...] = pad_value
     ph, pw = min(h, ch), min(w, cw)
     out[dy:dy + ph, dx:dx + pw] = crop[sy:sy + ph, sx:sx + pw]
-    return out
+    return out, (dx - sx, dy - sy)
 
 
 def assemble_canvas(crops: list[np.ndarray], centers: list[tuple[float, float]], canvas_size: int, rng,
-                    pad_value: np.ndarray, min_fraction: float = 0.25
-                    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+                    pad_value: np.ndarray, min_fraction: float = 0.25,
+                    objects: list[np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray]:
     """Assemble four HWC crops given as (S, S, T, W) - the two squares in any order - into a canvas.
 
-    Returns the HWC canvas, the (4, 4) cell boxes and, for each cell, the index of the crop it
-    shows (:func:`cell_order`), to permute the labels the same way."""
+    Returns the HWC canvas, the (4, 4) cell boxes, for each cell the index of the crop it shows
+    (:func:`cell_order`), to permute the labels the same way, and the (4, 4) XYXY canvas box of
+    the part of each crop's object (``objects``: XYXY in crop coordinates) visible in its cell
+    (empty boxes without ``objects``)."""
     order = cell_order(crops)
     s_small, s_large = crops[order[0]], crops[order[3]]
     cells = cell_layout(s_small.shape[1::-1], s_large.shape[1::-1], canvas_size, min_fraction)
     canvas = np.empty((canvas_size, canvas_size, crops[0].shape[2]), crops[0].dtype)
+    visible = np.zeros((4, 4), np.float32)
     for k, (x0, y0, x1, y1) in enumerate(cells):
-        canvas[y0:y1, x0:x1] = place_in_cell(crops[order[k]], centers[order[k]], (y1 - y0, x1 - x0), rng, pad_value)
-    return canvas, cells, order
+        canvas[y0:y1, x0:x1], (sx, sy) = place_in_cell(crops[order[k]], centers[order[k]], (y1 - y0, x1 - x0),
+                                                       rng, pad_value)
+        if objects is not None:
+            box = np.asarray(objects[order[k]], np.float64) + [x0 + sx, y0 + sy, x0 + sx, y0 + sy]
+            box = np.clip(box, [x0, y0, x0, y0], [x1, y1, x1, y1])
+            visible[k] = np.concatenate([box[:2], np.maximum(box[2:], box[:2])])
+    return canvas, cells, order, visible
+
+
+def cell_object_fill(cells: np.ndarray, cell_objects: np.ndarray) -> np.ndarray:
+    """(4,) fraction of each cell's area covered by its visible object (0 for a negative)."""
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+    return area(np.asarray(cell_objects, np.float64)) / area(np.asarray(cells, np.float64))
 
 
 def cell_order(crops: list[np.ndarray]) -> list[int]:

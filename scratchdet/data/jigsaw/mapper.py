@@ -27,7 +27,8 @@ class JigsawMapper:
     Returns ``{"image": CHW uint8 tensor (C x C, in INPUT.FORMAT), "cells": (4, 4) float32 XYXY
     cell boxes, "cell_labels": (4,) int64 (``num_classes`` = background), "height", "width",
     "image_id"}``; cells in the order top-left (smaller S), top-right (W), bottom-left (T),
-    bottom-right (larger S).
+    bottom-right (larger S); and "cell_objects": (4, 4) float32 XYXY canvas box of the part of
+    each cell's object in view (empty for negatives), for :func:`cell_object_fill`.
 
     Randomness: training draws from numpy's global RNG, which detectron2 seeds per data-loader
     worker (``SEED``), as its own augmentations do.
@@ -59,7 +60,7 @@ class JigsawMapper:
             "seed": j.SAMPLE_SEED,
         }
 
-    def _crop(self, i: int) -> tuple[np.ndarray, tuple[float, float]]:
+    def _crop(self, i: int) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
         s = self.samples
         file_name = s.file_names[s.image_index[i]]
         try:
@@ -68,7 +69,8 @@ class JigsawMapper:
             raise image_read_error(file_name, e) from e
         x0, y0, x1, y1 = s.boxes[i].astype(np.int64)
         center = (float(s.centers[i][0] - x0), float(s.centers[i][1] - y0))
-        return image[y0:y1, x0:x1], center
+        obj = (s.objects[i] if s.objects is not None else np.zeros(4)) - np.array([x0, y0, x0, y0])
+        return image[y0:y1, x0:x1], center, obj
 
     def __call__(self, dataset_dict: dict) -> dict:
         if self.is_train:
@@ -77,15 +79,16 @@ class JigsawMapper:
             key = str(dataset_dict.get("image_id", dataset_dict.get("file_name", "")))
             rng = np.random.RandomState((self.seed + zlib.crc32(key.encode())) % 2**32)
         picks = [self.sampler.draw(g, rng) for g in _DRAW_GROUPS]
-        crops, centers = zip(*(self._crop(i) for i in picks))
+        crops, centers, objects = zip(*(self._crop(i) for i in picks))
         pad = self.pad_value[: crops[0].shape[2]]
-        canvas, cells, order = assemble_canvas(list(crops), list(centers), self.canvas_size, rng, pad,
-                                               self.min_cell_fraction)
+        canvas, cells, order, visible = assemble_canvas(list(crops), list(centers), self.canvas_size, rng, pad,
+                                                        self.min_cell_fraction, list(objects))
         labels = self.samples.labels[[picks[k] for k in order]]
         return {
             "image": torch.as_tensor(np.ascontiguousarray(canvas.transpose(2, 0, 1))),
             "cells": torch.as_tensor(cells, dtype=torch.float32),
             "cell_labels": torch.as_tensor(labels, dtype=torch.int64),
+            "cell_objects": torch.as_tensor(visible, dtype=torch.float32),
             "height": self.canvas_size,
             "width": self.canvas_size,
             "image_id": dataset_dict.get("image_id"),

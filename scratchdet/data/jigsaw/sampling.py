@@ -1,8 +1,12 @@
 """Classification samples for jigsaw (Montage) pre-training, extracted from a detection dataset.
 
-- Positives: every usable ground-truth box, enlarged for context: each corner moves outward by
-  ``U(0, enlarge)`` times the box's side (x by its width, y by its height), independently, then
-  the box is rounded outward to whole pixels and clipped to the image. Label: the box's class.
+- Positives: every usable ground-truth box, enlarged for context as the paper does (Zhou et al.,
+  Sec. 3.1: the top-left and bottom-right corners move outward at random so that the width and
+  height reach at most twice the original ones): each corner moves outward by
+  ``U(0, (enlarge - 1) / 2)`` times the box's side (x by its width, y by its height),
+  independently, so the enlarged side lies in ``[1, enlarge]`` times the original (mean
+  ``(1 + enlarge) / 2``); then the box is rounded outward to whole pixels (up to 1 px more on
+  each side) and clipped to the image. Label: the box's class.
 - Negatives: ``round(negative_ratio * #positives)`` random boxes, each with IoU 0 against every
   annotated box of its image (crowd and tiny boxes included, so a negative shows no object; it
   may overlap a positive's context margin). Label: ``num_classes`` (background). Their sizes are
@@ -62,7 +66,9 @@ class JigsawSamples:
     """All samples of a dataset. Sample ``i`` is the crop ``boxes[i]`` (XYXY, whole pixels) of
     image ``file_names[image_index[i]]`` with label ``labels[i]`` (``num_classes`` = background),
     in group ``GROUPS[groups[i]]``; ``centers[i]`` is the point a random crop keeps in view (the
-    ground-truth box's centre for positives, the box's centre for negatives)."""
+    ground-truth box's centre for positives, the box's centre for negatives); ``objects[i]`` is
+    the ground-truth box (XYXY, image pixels) of a positive and an empty box at the centre of a
+    negative."""
 
     file_names: list[str]
     image_index: np.ndarray
@@ -71,6 +77,7 @@ class JigsawSamples:
     labels: np.ndarray
     groups: np.ndarray
     num_classes: int
+    objects: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -123,10 +130,14 @@ def extract_samples(
     Args:
         num_classes: number of object classes; category ids must lie in ``[0, num_classes)``.
         seed: the same dicts and seed always give the same samples.
+        enlarge: the enlarged side is at most this times the original (1: no enlargement).
     """
+    if enlarge < 1:
+        raise ValueError(f"enlarge={enlarge}: the enlarged side is at most `enlarge` times the original, so use "
+                         "a value >= 1 (1: no enlargement; the paper: 2). Key: SCRATCHDET.JIGSAW.ENLARGE.")
     rng = np.random.default_rng(seed)
     file_names, sizes, occupied = [], [], []
-    image_index, boxes, centers, labels = [], [], [], []
+    image_index, boxes, centers, objects, labels = [], [], [], [], []
     skipped = {"crowd": 0, "tiny": 0}
     show = len(dataset_dicts) >= PROGRESS_MIN_IMAGES and comm.is_main_process()
     for i, d in enumerate(tqdm(dataset_dicts, desc="jigsaw positives", disable=not show)):
@@ -146,7 +157,7 @@ def extract_samples(
             continue
         g, s = gt[keep], side[keep]
         # One draw of 4 numbers per kept box, in annotation order: deterministic given the seed.
-        u = rng.random((len(keep), 4)) * enlarge
+        u = rng.random((len(keep), 4)) * ((enlarge - 1) / 2)
         big = np.concatenate([g[:, :2] - u[:, :2] * s, g[:, 2:] + u[:, 2:] * s], 1)
         big = np.concatenate([np.floor(big[:, :2]), np.ceil(big[:, 2:])], 1)
         big = np.clip(big, 0, [w, h, w, h])
@@ -159,9 +170,11 @@ def extract_samples(
         image_index.extend([i] * len(keep))
         boxes.append(big)
         centers.append((g[:, :2] + g[:, 2:]) / 2)
+        objects.append(g)
     num_pos = len(labels)
     boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4))
     centers = np.concatenate(centers) if centers else np.zeros((0, 2))
+    objects = np.concatenate(objects) if objects else np.zeros((0, 4))
 
     # Negatives: random image, size of a random positive, random place free of every annotated box.
     num_neg = int(np.floor(num_pos * negative_ratio + 0.5))
@@ -186,7 +199,9 @@ def extract_samples(
     if neg_boxes:
         nb = np.stack(neg_boxes)
         boxes = np.concatenate([boxes, nb])
-        centers = np.concatenate([centers, (nb[:, :2] + nb[:, 2:]) / 2])
+        nc = (nb[:, :2] + nb[:, 2:]) / 2
+        centers = np.concatenate([centers, nc])
+        objects = np.concatenate([objects, np.concatenate([nc, nc], 1)])  # no object: empty box
         image_index.extend(neg_images)
         labels.extend([num_classes] * len(neg_boxes))
 
@@ -196,10 +211,22 @@ def extract_samples(
         file_names=file_names, image_index=np.asarray(image_index, np.int64),
         boxes=boxes.astype(np.float32), centers=centers.astype(np.float32),
         labels=np.asarray(labels, np.int64), groups=groups, num_classes=num_classes,
+        objects=objects.astype(np.float32),
     )
     logger.info(f"{samples.summary()} from {len(file_names)} images; skipped {skipped['crowd']} crowd "
                 f"and {skipped['tiny']} tiny (< {min_box_size} px) boxes.")
     return samples
+
+
+def object_fill(samples: JigsawSamples) -> np.ndarray:
+    """For each positive sample, the fraction of its crop covered by its object (ground-truth box
+    area / enlarged box area): 1 without enlargement, down to about 1/4 at twice the side in both
+    directions (a little less from the outward rounding), more where the image clipped the box."""
+    pos = samples.labels != samples.num_classes
+    if samples.objects is None:
+        raise ValueError("These samples carry no object boxes (JigsawSamples.objects).")
+    b, o = samples.boxes[pos].astype(np.float64), samples.objects[pos].astype(np.float64)
+    return (o[:, 2] - o[:, 0]) * (o[:, 3] - o[:, 1]) / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
 
 
 def jigsaw_num_classes(cfg: CfgNode) -> int:

@@ -12,20 +12,29 @@ from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList
 from detectron2.utils import comm
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ...config.checks import ConfigError
 from ...data.jigsaw.sampling import jigsaw_num_classes
-from ..erf import erf_radius, integral_maps, measure_erf, rect_mass
-from ..jigsaw_labels import (
+from ..jigsaw import (
     LABEL_MODES,
     area_weights,
+    block_loss,
+    cell_accuracy,
+    cell_logits,
     dense_loss,
+    erf_radius,
     erf_weights,
     global_mix_loss,
+    global_mix_targets,
+    integral_maps,
+    measure_erf,
     own_cells,
     position_centers,
+    rect_mass,
     soft_targets,
+    target_entropy,
 )
 
 logger = logging.getLogger(__name__)
@@ -121,7 +130,7 @@ class JigsawPretrainer(nn.Module):
     def label_weights(self, cells: torch.Tensor, feat_hw: tuple[int, int], image_hw: tuple[int, int]
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """(weights, own): (N, 4, Hf * Wf) weight of each cell's label in each position's target,
-        and whether the cell is the position's own cell (see jigsaw_labels)."""
+        and whether the cell is the position's own cell (see modeling/jigsaw/labels.py)."""
         own = own_cells(cells, position_centers(feat_hw, image_hw, cells.device))
         if self.label_mode == "block":
             return own.float(), own
@@ -144,19 +153,44 @@ class JigsawPretrainer(nn.Module):
         labels = torch.stack([x["cell_labels"] for x in batched_inputs]).to(self.device)
         flat = logits.flatten(2)
         self._erf_inputs = images.tensor[: self.erf_num_images].detach()  # for the ERFRefresh hook
+        own = own_cells(cells, position_centers((hf, wf), image_hw, cells.device))
         if self.label_mode == "global_mix":
-            return {"loss_jigsaw": global_mix_loss(flat, cells, labels)}
-        if self.label_mode == "erf" and (self.erf_integral is None or self.erf_image_hw != image_hw):
-            self.refresh_erf()  # first step (the ERFRefresh hook refreshes it periodically)
-        weights, own = self.label_weights(cells, (hf, wf), image_hw)
-        return {"loss_jigsaw": dense_loss(flat, soft_targets(weights, labels, k), own)}
+            loss = global_mix_loss(flat, cells, labels)
+            floor = target_entropy(global_mix_targets(cells, labels, k))
+        elif self.label_mode == "block":
+            loss = block_loss(flat, own, labels)
+            floor = loss.new_zeros(())  # hard labels
+        else:
+            if self.erf_integral is None or self.erf_image_hw != image_hw:
+                self.refresh_erf()  # first step (the ERFRefresh hook refreshes it periodically)
+            weights, own = self.label_weights(cells, (hf, wf), image_hw)
+            targets = soft_targets(weights, labels, k)
+            loss = dense_loss(flat, targets, own)
+            floor = target_entropy(targets, own)
+        with torch.no_grad():
+            correct, total = cell_accuracy(flat, own, labels)
+        # The loss cannot fall below the targets' entropy: judge it against that floor.
+        _log_scalars(jigsaw_loss_floor=float(floor), jigsaw_cell_acc=correct / max(total, 1))
+        return {"loss_jigsaw": loss}
 
     def inference(self, logits: torch.Tensor, cells: torch.Tensor | None, image_hw: tuple[int, int]) -> list[dict]:
         results = [{"logits": lg} for lg in logits]
         if cells is not None:
-            own = own_cells(cells, position_centers(logits.shape[-2:], image_hw, logits.device)).float()
+            own = own_cells(cells, position_centers(logits.shape[-2:], image_hw, logits.device))
             probs = logits.flatten(2).softmax(1)  # (N, K, P)
-            scores = torch.einsum("nkp,ncp->nkc", own, probs) / own.sum(-1, keepdim=True).clamp_min(1)
-            for r, s in zip(results, scores):
+            scores, _ = cell_logits(probs, own)  # mean probability over each cell's positions
+            # own cell of each position, -1 outside every cell
+            position_cell = torch.where(own.any(1), own.float().argmax(1), -1)
+            for r, s, pc in zip(results, scores, position_cell):
                 r["cell_scores"] = s
+                r["position_cell"] = pc
         return results
+
+
+def _log_scalars(**scalars: float) -> None:
+    """Put scalars into the trainer's event storage (metrics.json); nothing outside training."""
+    try:
+        storage = get_event_storage()
+    except AssertionError:  # no EventStorage: called outside a trainer
+        return
+    storage.put_scalars(**scalars)

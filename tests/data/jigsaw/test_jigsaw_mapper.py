@@ -27,6 +27,9 @@ def test_mapper_returns_a_tiled_canvas_with_labels():
         assert ((c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])).sum() == 64 * 64
         assert c[0].tolist()[:2] == [0, 0] and c[3].tolist()[2:] == [64, 64]
         assert ((d["cell_labels"] >= 0) & (d["cell_labels"] <= 5)).all()  # 5 = background
+        o = d["cell_objects"]  # visible object of each cell, inside its cell; empty for negatives
+        assert o.shape == (4, 4) and (o[:, :2] >= c[:, :2]).all() and (o[:, 2:] <= c[:, 2:]).all()
+        assert ((o[:, 2] - o[:, 0]) * (o[:, 3] - o[:, 1]))[d["cell_labels"] == 5].eq(0).all()
 
 
 def test_training_canvases_follow_the_global_seed_and_evaluation_canvases_the_image():

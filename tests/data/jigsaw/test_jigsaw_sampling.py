@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from detectron2.structures import BoxMode
 
-from scratchdet.data.jigsaw import aspect_group, extract_samples
+from scratchdet.data.jigsaw import aspect_group, extract_samples, object_fill
 
 
 def _anno(box, cls, crowd=0):
@@ -29,7 +29,7 @@ def test_aspect_groups_use_width_over_height():
 
 
 def test_without_enlargement_positives_are_the_usable_boxes():
-    s = extract_samples(_dicts(), 3, enlarge=0.0, negative_ratio=0.0)
+    s = extract_samples(_dicts(), 3, enlarge=1.0, negative_ratio=0.0)
     assert s.boxes.tolist() == [[10, 10, 28, 50], [100, 20, 140, 40], [8, 8, 40, 24]]
     assert s.labels.tolist() == [0, 1, 2]
     assert s.image_index.tolist() == [0, 0, 2]
@@ -39,19 +39,30 @@ def test_without_enlargement_positives_are_the_usable_boxes():
     assert s.indices("T").tolist() == [0] and s.indices("S").tolist() == []
 
 
-def test_enlarged_boxes_contain_the_box_within_twice_its_side_and_the_image():
+def test_enlarged_sides_are_at_most_twice_the_original_and_clipped_to_the_image():
     dicts = [{"file_name": f"{i}.png", "height": 300, "width": 300, "annotations": [_anno((140, 130, 160, 170), 0)]}
-             for i in range(200)]
+             for i in range(300)]
     s = extract_samples(dicts, 1, enlarge=2.0, negative_ratio=0.0)
     x0, y0, x1, y1 = s.boxes.T
-    # corners move outward by up to 2 x the side (w 20, h 40), rounded outward to whole pixels
-    assert (x0 >= 100).all() and (x0 <= 140).all() and (x1 >= 160).all() and (x1 <= 200).all()
-    assert (y0 >= 50).all() and (y0 <= 130).all() and (y1 >= 170).all() and (y1 <= 250).all()
+    # each corner moves outward by up to half the side (w 20, h 40), rounded outward to whole pixels
+    assert (x0 >= 130).all() and (x0 <= 140).all() and (x1 >= 160).all() and (x1 <= 170).all()
+    assert (y0 >= 110).all() and (y0 <= 130).all() and (y1 >= 170).all() and (y1 <= 190).all()
     assert (s.boxes == np.round(s.boxes)).all()
-    assert x0.min() < 105 and x1.max() > 195 and y0.min() < 60 and y1.max() > 240  # the range is used
+    w, h = x1 - x0, y1 - y0
+    assert (w >= 20).all() and (w <= 40).all() and (h >= 40).all() and (h <= 80).all()  # at most 2x the side
+    assert w.max() >= 38 and h.max() >= 77 and w.min() <= 22 and h.min() <= 43  # the whole range is used
+    assert 1.35 < (w / 20).mean() < 1.65 and 1.35 < (h / 40).mean() < 1.65  # mean 1.5x (+ rounding)
+    fill = object_fill(s)
+    assert fill.min() >= 800 / 3200 and fill.max() <= 1.0
+    np.testing.assert_allclose(fill, 800 / (w * h))
     clipped = extract_samples([{"file_name": "e.png", "height": 50, "width": 50,
                                 "annotations": [_anno((0, 0, 50, 50), 0)]}], 1)
-    assert clipped.boxes.tolist() == [[0, 0, 50, 50]]
+    assert clipped.boxes.tolist() == [[0, 0, 50, 50]] and object_fill(clipped).tolist() == [1.0]
+
+
+def test_enlarge_below_one_is_an_error():
+    with pytest.raises(ValueError, match="SCRATCHDET.JIGSAW.ENLARGE"):
+        extract_samples(_dicts(), 3, enlarge=0.5)
 
 
 def test_negatives_one_per_ten_positives_with_iou_zero_and_background_label():
@@ -79,7 +90,7 @@ def test_images_without_boxes_host_negatives():
 def test_extraction_is_deterministic_given_the_seed():
     a, b = extract_samples(_dicts(), 3, seed=7, negative_ratio=1.0), extract_samples(_dicts(), 3, seed=7, negative_ratio=1.0)
     c = extract_samples(_dicts(), 3, seed=8, negative_ratio=1.0)
-    for f in ("boxes", "labels", "groups", "image_index", "centers"):
+    for f in ("boxes", "labels", "groups", "image_index", "centers", "objects"):
         assert np.array_equal(getattr(a, f), getattr(b, f))
     assert not np.array_equal(a.boxes, c.boxes)
 

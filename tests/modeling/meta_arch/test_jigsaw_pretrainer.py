@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone, build_model
+from detectron2.utils.events import EventStorage
 
 from scratchdet.config import ConfigError, get_scratchdet_cfg
 from scratchdet.data import build_mapper
@@ -80,6 +81,23 @@ def test_loss_is_finite_and_decreases(mode):
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.parametrize("mode", ["erf", "global_mix", "block"])
+def test_training_logs_the_loss_floor_and_cell_accuracy(mode):
+    cfg = _cfg("SCRATCHDET.JIGSAW.LABEL_MODE", mode)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with EventStorage() as storage:
+        loss = float(model(_batch(cfg))["loss_jigsaw"])
+        floor = storage.latest()["jigsaw_loss_floor"][0]
+        acc = storage.latest()["jigsaw_cell_acc"][0]
+    assert 0 <= acc <= 1
+    assert 0 <= floor <= loss + 1e-6  # cross-entropy >= the targets' entropy
+    if mode == "block":
+        assert floor == 0  # hard labels
+    else:
+        assert 0 < floor < math.log(6)
+
+
 def test_inference_gives_logits_and_cell_scores():
     cfg = _cfg()
     model = build_model(cfg).eval()
@@ -87,6 +105,7 @@ def test_inference_gives_logits_and_cell_scores():
         out = model(_batch(cfg, 2))
     assert out[0]["logits"].shape == (6, 2, 2)
     torch.testing.assert_close(out[0]["cell_scores"].sum(1), torch.ones(4))
+    assert sorted(out[0]["position_cell"].tolist()) == [0, 1, 2, 3]  # 2x2 positions, one per cell
 
 
 @pytest.mark.parametrize("opts, feature, grid", [

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from scratchdet.modeling.erf import (
+from scratchdet.modeling.jigsaw.erf import (
     erf_radius,
     integral_maps,
     measure_erf,
