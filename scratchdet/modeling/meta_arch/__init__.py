@@ -3,3 +3,4 @@
 from . import deyo
 from . import jigsaw_classifier
 from . import scratchdet_ssd
+from . import fcos
