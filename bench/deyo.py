@@ -59,27 +59,27 @@ def stage1(out: str, arch: str, iters: int, seed: int, name: str | None = None) 
     return res
 
 
-def stage2(out: str, arch: str, ref: str, iters: int, seed: int) -> dict:
-    name = f"stage2_{arch}_{ref}_s{seed}"
+def stage2(out: str, arch: str, ref: str, iters: int, seed: int, opts: list[str] = (), tag: str = "") -> dict:
+    name = f"stage2_{arch}_{ref}{tag}_s{seed}"
     weights = f"{out}/stage1_{arch}_s{seed}/phase1/model_final.pth"
     if not os.path.isfile(weights):
         sys.exit(f"{weights} missing: run 'stage1 --arch {arch} --seed {seed}' first.")
     r = run(["--config-file", CONFIG, *COMMON, *_arch_opts(arch), "SEED", str(seed), "SCRATCHDET.RUN_PHASES", "finetune",
              "MODEL.WEIGHTS", weights, "SCRATCHDET.DEYO.REFERENCE_BOXES", ref, "SOLVER.MAX_ITER", str(iters),
-             "SOLVER.STEPS", f"({int(iters * 0.8)},)", "OUTPUT_DIR", f"{out}/{name}"])
+             "SOLVER.STEPS", f"({int(iters * 0.8)},)", "OUTPUT_DIR", f"{out}/{name}", *opts])
     d = f"{out}/{name}/phase2"
-    res = {"arch": arch, "ref": ref, "iters": iters, "seed": seed, "AP": final_ap(d), "s_per_iter": seconds_per_iter(d),
+    res = {"arch": arch, "ref": ref, "opts": list(opts), "iters": iters, "seed": seed, "AP": final_ap(d), "s_per_iter": seconds_per_iter(d),
            "peak_rss_mb": r["peak_rss_mb"]}
     _save(out, name, res)
     return res
 
 
-def stage1_same_time(out: str, arch: str, ref: str, seed: int) -> dict:
-    s1, s2 = _load(out, f"stage1_{arch}_s{seed}"), _load(out, f"stage2_{arch}_{ref}_s{seed}")
+def stage1_same_time(out: str, arch: str, ref: str, seed: int, tag: str = "") -> dict:
+    s1, s2 = _load(out, f"stage1_{arch}_s{seed}"), _load(out, f"stage2_{arch}_{ref}{tag}_s{seed}")
     if s1 is None or s2 is None:
         sys.exit("run the stage1 and stage2 rows first")
     iters = round(s1["iters"] + s2["iters"] * s2["s_per_iter"] / s1["s_per_iter"])
-    return stage1(out, arch, iters, seed, name=f"stage1_same_time_{arch}_{ref}_s{seed}")
+    return stage1(out, arch, iters, seed, name=f"stage1_same_time_{arch}_{ref}{tag}_s{seed}")
 
 
 def latency_ms(opts: list[str], weights: str, phase1: bool, n: int = 40) -> float:
@@ -139,13 +139,15 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="output/bench_deyo")
+    ap.add_argument("--tag", default="", help="(stage2, stage1_same_time) suffix of the row's name, for a variant given with --opts")
+    ap.add_argument("--opts", nargs="*", default=[], help="(stage2) extra config overrides, KEY VALUE ...")
     a = ap.parse_args()
     if a.row == "stage1":
         stage1(a.out, a.arch, a.iters, a.seed)
     elif a.row == "stage2":
-        stage2(a.out, a.arch, a.ref, a.iters, a.seed)
+        stage2(a.out, a.arch, a.ref, a.iters, a.seed, a.opts, a.tag)
     elif a.row == "stage1_same_time":
-        stage1_same_time(a.out, a.arch, a.ref, a.seed)
+        stage1_same_time(a.out, a.arch, a.ref, a.seed, a.tag)
     elif a.row == "latency":
         latency(a.out, a.arch, a.ref, a.seed)
     else:
