@@ -1,13 +1,17 @@
 #!/usr/bin/env python
-"""Step-by-step training (DEYO) on the embedded shapes data, in one run:
+"""Step-by-step training (DEYO) on the embedded shapes data, one row per invocation (each run
+fits in a few minutes; results and checkpoints stay in --out, so rows run in separate commands):
 
-1. AP of stage 2 (frozen stage-1 backbone+neck, DETR-style decoder, no NMS) against the stage-1
-   RetinaNet and against a RetinaNet trained for the same total time as stage 1 + stage 2;
-2. inference latency per image (batch 1, CPU): the stage-1 RetinaNet with NMS at a low score
-   threshold (0.05, as for AP) against the NMS-free decoder;
-3. peak memory (RSS) of the stage-2 training process against the stage-1 one.
+    python bench/deyo.py stage1 --arch FCOS --iters 800            # stage 1 alone (AP with NMS)
+    python bench/deyo.py stage2 --arch FCOS --ref stage1 --iters 400   # stage 2 on that stage 1
+    python bench/deyo.py stage2 --arch FCOS --ref encoder_head --iters 400   # the ablation
+    python bench/deyo.py stage1_same_time --arch FCOS --ref stage1  # stage 1 for stage 1 + stage 2's time
+    python bench/deyo.py latency --arch FCOS --ref stage1           # per-image latency, batch 1
+    python bench/deyo.py report                                     # the README tables from --out
 
-    .venv/bin/python bench/deyo.py --stage1-iters 500 --stage2-iters 500 --out output/bench_deyo
+Rows: stage-2 AP without NMS against stage 1's AP with NMS and against stage 1 trained for the
+same total time (its iterations: stage 1's plus stage 2's time at stage 1's speed); reference
+boxes from stage 1's box branch against a new encoder box head; latency and peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -21,6 +25,61 @@ import time
 from common import REPO, final_ap, run, seconds_per_iter
 
 CONFIG = "projects/DEYO/configs/deyo_two_stage_R18_FPN_shapes_cpu.yaml"
+COMMON = ["SOLVER.CHECKPOINT_PERIOD", "100000", "SCRATCHDET.VIS.NUM_IMAGES", "0"]
+
+
+def _arch_opts(arch: str) -> list[str]:
+    return ["SCRATCHDET.PHASE1.MODEL.META_ARCHITECTURE", arch, "SCRATCHDET.DEYO.STAGE1_ARCH", arch]
+
+
+def _save(out: str, row: str, res: dict) -> None:
+    os.makedirs(os.path.join(out, "results"), exist_ok=True)
+    with open(os.path.join(out, "results", row + ".json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(row, json.dumps(res))
+
+
+def _load(out: str, row: str) -> dict | None:
+    path = os.path.join(out, "results", row + ".json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def stage1(out: str, arch: str, iters: int, seed: int, name: str | None = None) -> dict:
+    name = name or f"stage1_{arch}_s{seed}"
+    r = run(["--config-file", CONFIG, *COMMON, *_arch_opts(arch), "SEED", str(seed), "SCRATCHDET.RUN_PHASES", "pretrain",
+             "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(iters), "SCRATCHDET.PHASE1.SOLVER.STEPS", f"({int(iters * 0.8)},)",
+             "OUTPUT_DIR", f"{out}/{name}"])
+    d = f"{out}/{name}/phase1"
+    res = {"arch": arch, "iters": iters, "seed": seed, "AP": final_ap(d), "s_per_iter": seconds_per_iter(d),
+           "peak_rss_mb": r["peak_rss_mb"]}
+    _save(out, name, res)
+    return res
+
+
+def stage2(out: str, arch: str, ref: str, iters: int, seed: int, opts: list[str] = (), tag: str = "") -> dict:
+    name = f"stage2_{arch}_{ref}{tag}_s{seed}"
+    weights = f"{out}/stage1_{arch}_s{seed}/phase1/model_final.pth"
+    if not os.path.isfile(weights):
+        sys.exit(f"{weights} missing: run 'stage1 --arch {arch} --seed {seed}' first.")
+    r = run(["--config-file", CONFIG, *COMMON, *_arch_opts(arch), "SEED", str(seed), "SCRATCHDET.RUN_PHASES", "finetune",
+             "MODEL.WEIGHTS", weights, "SCRATCHDET.DEYO.REFERENCE_BOXES", ref, "SOLVER.MAX_ITER", str(iters),
+             "SOLVER.STEPS", f"({int(iters * 0.8)},)", "OUTPUT_DIR", f"{out}/{name}", *opts])
+    d = f"{out}/{name}/phase2"
+    res = {"arch": arch, "ref": ref, "opts": list(opts), "iters": iters, "seed": seed, "AP": final_ap(d), "s_per_iter": seconds_per_iter(d),
+           "peak_rss_mb": r["peak_rss_mb"]}
+    _save(out, name, res)
+    return res
+
+
+def stage1_same_time(out: str, arch: str, ref: str, seed: int, tag: str = "") -> dict:
+    s1, s2 = _load(out, f"stage1_{arch}_s{seed}"), _load(out, f"stage2_{arch}_{ref}{tag}_s{seed}")
+    if s1 is None or s2 is None:
+        sys.exit("run the stage1 and stage2 rows first")
+    iters = round(s1["iters"] + s2["iters"] * s2["s_per_iter"] / s1["s_per_iter"])
+    return stage1(out, arch, iters, seed, name=f"stage1_same_time_{arch}_{ref}{tag}_s{seed}")
 
 
 def latency_ms(opts: list[str], weights: str, phase1: bool, n: int = 40) -> float:
@@ -51,45 +110,48 @@ def latency_ms(opts: list[str], weights: str, phase1: bool, n: int = 40) -> floa
     return (time.perf_counter() - t0) / len(batches) * 1000
 
 
+def latency(out: str, arch: str, ref: str, seed: int) -> dict:
+    s1 = latency_ms([*_arch_opts(arch), "MODEL.RETINANET.SCORE_THRESH_TEST", "0.05"],
+                    f"{out}/stage1_{arch}_s{seed}/phase1/model_final.pth", True)
+    s2 = latency_ms([*_arch_opts(arch), "SCRATCHDET.DEYO.REFERENCE_BOXES", ref],
+                    f"{out}/stage2_{arch}_{ref}_s{seed}/phase2/model_final.pth", False)
+    res = {"stage1_with_nms_ms": s1, "stage2_nms_free_ms": s2}
+    _save(out, f"latency_{arch}_{ref}_s{seed}", res)
+    return res
+
+
+def report(out: str) -> None:
+    rows = sorted(f[:-5] for f in os.listdir(os.path.join(out, "results")) if f.endswith(".json"))
+    print("| row | iterations | box AP | AP50 | s/iter | peak RSS (MB) |\n|---|---|---|---|---|---|")
+    for row in rows:
+        r = _load(out, row)
+        if "AP" in r:
+            print(f"| {row} | {r['iters']} | {r['AP'][0]:.1f} | {r['AP'][1]:.1f} | {r['s_per_iter']:.3f} | {r['peak_rss_mb']:.0f} |")
+        else:
+            print(f"| {row} | " + ", ".join(f"{k} {v:.1f}" for k, v in r.items()) + " | | | | |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage1-iters", type=int, default=500)
-    ap.add_argument("--stage2-iters", type=int, default=500)
+    ap.add_argument("row", choices=["stage1", "stage2", "stage1_same_time", "latency", "report"])
+    ap.add_argument("--arch", default="RetinaNet", choices=["RetinaNet", "FCOS"], help="stage 1's detector")
+    ap.add_argument("--ref", default="stage1", choices=["stage1", "encoder_head"], help="stage 2's reference boxes")
+    ap.add_argument("--iters", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="output/bench_deyo")
-    args = ap.parse_args()
-    out = args.out
-    common = ["SOLVER.CHECKPOINT_PERIOD", "100000", "SCRATCHDET.VIS.NUM_IMAGES", "0"]
-    s1 = run(["--config-file", CONFIG, *common, "SCRATCHDET.RUN_PHASES", "pretrain",
-              "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(args.stage1_iters),
-              "SCRATCHDET.PHASE1.SOLVER.STEPS", f"({int(args.stage1_iters * 0.8)},)", "OUTPUT_DIR", f"{out}/deyo"])
-    s2 = run(["--config-file", CONFIG, *common, "SCRATCHDET.RUN_PHASES", "finetune", "SOLVER.MAX_ITER",
-              str(args.stage2_iters), "SOLVER.STEPS", f"({int(args.stage2_iters * 0.8)},)", "OUTPUT_DIR", f"{out}/deyo"])
-    t1, t2 = seconds_per_iter(f"{out}/deyo/phase1"), seconds_per_iter(f"{out}/deyo/phase2")
-    it_r = round(args.stage1_iters + args.stage2_iters * t2 / t1)  # RetinaNet for the same time
-    run(["--config-file", CONFIG, *common, "SCRATCHDET.RUN_PHASES", "pretrain",
-             "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(it_r), "SCRATCHDET.PHASE1.SOLVER.STEPS", f"({int(it_r * 0.8)},)",
-             "OUTPUT_DIR", f"{out}/retinanet_same_time"])
-    ap1 = final_ap(f"{out}/deyo/phase1")
-    ap2 = final_ap(f"{out}/deyo/phase2")
-    apr = final_ap(f"{out}/retinanet_same_time/phase1")
-    lat1 = latency_ms(["MODEL.RETINANET.SCORE_THRESH_TEST", "0.05"], f"{out}/deyo/phase1/model_final.pth", True)
-    lat2 = latency_ms([], f"{out}/deyo/phase2/model_final.pth", False)
-    res = {"AP": {"stage1_retinanet": ap1, "stage2_deyo": ap2, "retinanet_same_time": apr},
-           "iters": {"stage1": args.stage1_iters, "stage2": args.stage2_iters, "retinanet_same_time": it_r},
-           "s_per_iter": {"stage1": t1, "stage2": t2},
-           "latency_ms": {"stage1_with_nms": lat1, "stage2_nms_free": lat2},
-           "peak_rss_mb": {"stage1": s1["peak_rss_mb"], "stage2": s2["peak_rss_mb"]}}
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    print("| model | training iterations | box AP | AP50 |\n|---|---|---|---|")
-    print(f"| stage 1: RetinaNet R18-FPN | {args.stage1_iters} | {ap1[0]:.1f} | {ap1[1]:.1f} |")
-    print(f"| stage 2: frozen stage 1 + decoder (DEYO) | {args.stage1_iters} + {args.stage2_iters} | {ap2[0]:.1f} | {ap2[1]:.1f} |")
-    print(f"| RetinaNet, same total time | {it_r} | {apr[0]:.1f} | {apr[1]:.1f} |")
-    print(f"latency per image: stage 1 with NMS {lat1:.1f} ms, stage 2 NMS-free {lat2:.1f} ms "
-          f"(stage2/stage1 = {lat2 / lat1:.2f}); s/iter stage 2 / stage 1 = {t2 / t1:.2f}")
-    print(f"peak memory (RSS): stage 1 {s1['peak_rss_mb']:.0f} MB, stage 2 {s2['peak_rss_mb']:.0f} MB "
-          f"(stage2/stage1 = {s2['peak_rss_mb'] / s1['peak_rss_mb']:.2f})")
+    ap.add_argument("--tag", default="", help="(stage2, stage1_same_time) suffix of the row's name, for a variant given with --opts")
+    ap.add_argument("--opts", nargs="*", default=[], help="(stage2) extra config overrides, KEY VALUE ...")
+    a = ap.parse_args()
+    if a.row == "stage1":
+        stage1(a.out, a.arch, a.iters, a.seed)
+    elif a.row == "stage2":
+        stage2(a.out, a.arch, a.ref, a.iters, a.seed, a.opts, a.tag)
+    elif a.row == "stage1_same_time":
+        stage1_same_time(a.out, a.arch, a.ref, a.seed, a.tag)
+    elif a.row == "latency":
+        latency(a.out, a.arch, a.ref, a.seed)
+    else:
+        report(a.out)
 
 
 if __name__ == "__main__":

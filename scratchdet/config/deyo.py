@@ -15,6 +15,24 @@ def add_deyo_config(cfg: CN) -> None:
     # Freeze the backbone and neck (requires_grad False, kept in eval mode so BN statistics never
     # change): stage 2 trains only the decoder on top of stage 1's features.
     _C.DEYO.FREEZE_BACKBONE = True
+    # Where the queries' first reference boxes come from. "stage1": stage 1's own trained box
+    # branch (DEYO's code: its decoder subclasses YOLO's Detect head and decodes the positions it
+    # selects with it), handed over under stage 1's names (head.bbox_subnet.*, head.bbox_pred.*),
+    # frozen with the backbone; a new encoder score head trained in stage 2 ranks the positions.
+    # "encoder_head": a new zero-initialised encoder box head over fixed anchors (RT-DETR).
+    _C.DEYO.REFERENCE_BOXES = "stage1"
+    # Stage 1's detector, whose box branch and box decoding "stage1" reference boxes reuse:
+    # "RetinaNet" (anchors of MODEL.ANCHOR_GENERATOR, MODEL.RETINANET.BBOX_REG_WEIGHTS) or "FCOS"
+    # (one point per position, distances normalised by the stride). Both read the head's shape
+    # from MODEL.RETINANET.{IN_FEATURES, NUM_CONVS, NORM}, which must describe stage 1's head.
+    _C.DEYO.STAGE1_ARCH = "RetinaNet"
+    # Norm of the input projection (1x1 conv + norm per level): "BN" (DEYO's code) or "GN".
+    _C.DEYO.INPUT_PROJ_NORM = "BN"
+    # Boxes the loss sees at decoder layer i > 0: True, layer i's correction applied to layer
+    # i-1's box with its gradient ("look forward twice", DINO/RT-DETR; DEYO's code); False, applied
+    # to the detached reference (Deformable DETR). The reference each layer samples around is
+    # detached either way, as are the first reference boxes.
+    _C.DEYO.LOOK_FORWARD_TWICE = True
     # Width of the input projection, the queries and the decoder.
     _C.DEYO.HIDDEN_DIM = 256
     # Number of queries picked by query selection; also the most detections an image can have.
@@ -29,8 +47,8 @@ def add_deyo_config(cfg: CN) -> None:
     _C.DEYO.DIM_FEEDFORWARD = 1024
     # Dropout in the decoder layers.
     _C.DEYO.DROPOUT = 0.0
-    # Side of the query-selection anchor on the first level, as a fraction of the padded image
-    # (doubled on each following level); encoder boxes are predicted relative to it.
+    # ("encoder_head" only) Side of the query-selection anchor on the first level, as a fraction
+    # of the padded image (doubled on each following level); encoder boxes are predicted relative to it.
     _C.DEYO.ANCHOR_SCALE = 0.05
     # Classification loss: "varifocal" (IoU-aware targets, RT-DETR/DEYO) or "focal".
     _C.DEYO.CLASS_LOSS = "varifocal"

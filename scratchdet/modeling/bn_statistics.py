@@ -26,9 +26,19 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable, num_iters: int) -> i
     BN layer's running mean and variance to the average of its batch statistics. Each layer
     normalises with its batch statistics while measuring (as BatchNorm does in training), so that
     later layers see the distribution they will see with the new statistics. Returns the number
-    of layers updated; the model's other state and its training flag are restored."""
-    layers = bn_modules(model)
+    of layers updated; the model's other state and its training flag are restored.
+
+    Layers that stay in eval mode when the model is put in training mode are frozen by the model
+    itself (e.g. DEYO's stage-1 backbone, neck and box branch): their statistics are left as they
+    are, bit for bit, and they normalise with them while the others are measured."""
+    was_training = model.training
+    model.train()
+    layers = [m for m in bn_modules(model) if m.training]
+    skipped = len(bn_modules(model)) - len(layers)
+    if skipped:
+        logger.info(f"Precise BN: {skipped} BatchNorm layers stay in eval mode (frozen by the model): not re-estimated.")
     if not layers or num_iters <= 0:
+        model.train(was_training)
         return 0
     sums = {m: [torch.zeros_like(m.running_mean), torch.zeros_like(m.running_var), 0] for m in layers}
 
@@ -48,8 +58,6 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable, num_iters: int) -> i
         return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + module.eps) * w.view(shape) + b.view(shape)
 
     handles = [m.register_forward_hook(hook) for m in layers]
-    was_training = model.training
-    model.train()
     n = 0
     try:
         # Detectors log training statistics to an event storage: give them a throw-away one.
@@ -75,7 +83,8 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable, num_iters: int) -> i
 
 @torch.no_grad()
 def average_bn_stats_across_processes(model: nn.Module) -> None:
-    """Average running statistics over training processes, so every process freezes the same ones."""
+    """Average running statistics over training processes, so every process freezes the same ones
+    (layers the model keeps in eval mode, frozen by it, are left alone)."""
     from detectron2.utils import comm
 
     world = comm.get_world_size()
@@ -83,7 +92,11 @@ def average_bn_stats_across_processes(model: nn.Module) -> None:
         return
     import torch.distributed as dist
 
-    for m in bn_modules(model):
+    was_training = model.training
+    model.train()
+    layers = [m for m in bn_modules(model) if m.training]
+    model.train(was_training)
+    for m in layers:
         for buf in (m.running_mean, m.running_var):
             dist.all_reduce(buf)
             buf.div_(world)

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..checkpoint.position_resize import POSITION_TERMS
 from ..config.checks import ConfigError
+from .full_model_clipping import FULL_MODEL, with_full_model_clipping
 
 __all__ = ["NORM_TYPES", "OPTIMIZERS", "build_optimizer", "uses_param_groups", "vit_param_groups"]
 
@@ -83,12 +84,14 @@ def vit_param_groups(model: nn.Module, base_lr: float, weight_decay: float, *, l
 def uses_param_groups(cfg: CfgNode) -> bool:
     """Whether ``SCRATCHDET.SOLVER`` asks for more than detectron2's default SGD."""
     s = cfg.SCRATCHDET.SOLVER
-    return s.OPTIMIZER != "SGD" or s.LAYER_DECAY != 1.0 or s.NO_WD_POS_AND_NORM
+    full_model_clip = cfg.SOLVER.CLIP_GRADIENTS.ENABLED and cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE == FULL_MODEL
+    return s.OPTIMIZER != "SGD" or s.LAYER_DECAY != 1.0 or s.NO_WD_POS_AND_NORM or full_model_clip
 
 
 def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
     """SGD (detectron2's arguments) or AdamW over :func:`vit_param_groups` from ``SOLVER.*`` and
-    ``SCRATCHDET.SOLVER.*``, with detectron2's gradient clipping (``SOLVER.CLIP_GRADIENTS``)."""
+    ``SCRATCHDET.SOLVER.*``, with detectron2's gradient clipping (``SOLVER.CLIP_GRADIENTS``), or
+    the whole model's gradient norm clipped with its ``CLIP_TYPE "full_model"``."""
     s, solver = cfg.SCRATCHDET.SOLVER, cfg.SOLVER
     if s.OPTIMIZER not in OPTIMIZERS:
         raise ConfigError(f"SCRATCHDET.SOLVER.OPTIMIZER={s.OPTIMIZER!r}: use one of {', '.join(OPTIMIZERS)}.")
@@ -103,4 +106,7 @@ def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
     else:
         optimizer = torch.optim.SGD(groups, lr=solver.BASE_LR, momentum=solver.MOMENTUM, nesterov=solver.NESTEROV,
                                     weight_decay=solver.WEIGHT_DECAY, foreach=True)
+    clip = solver.CLIP_GRADIENTS
+    if clip.ENABLED and clip.CLIP_TYPE == FULL_MODEL:
+        return with_full_model_clipping(optimizer, clip.CLIP_VALUE)
     return maybe_add_gradient_clipping(cfg, optimizer)

@@ -37,3 +37,30 @@ def test_training_flag_and_weights_are_restored():
     w = net.conv.weight.clone()
     recompute_bn_stats(net, _batches(), num_iters=2)
     assert not net.training and torch.equal(net.conv.weight, w)
+
+
+class PartlyFrozen(nn.Module):
+    """A model that keeps one part in eval mode whatever train() says (as DEYO's frozen stage 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.frozen = Net()
+        self.head = Net()
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.frozen.eval()
+        return self
+
+    def forward(self, x):
+        return self.head(self.frozen(x)[:, :2])
+
+
+def test_layers_the_model_keeps_in_eval_mode_are_not_re_estimated():
+    net = PartlyFrozen()
+    net.frozen.bn.running_mean.fill_(0.5)
+    frozen_before = {k: v.clone() for k, v in net.frozen.state_dict().items()}
+    head_before = net.head.bn.running_mean.clone()
+    assert recompute_bn_stats(net, _batches(), num_iters=3) == 1
+    assert all(torch.equal(v, net.frozen.state_dict()[k]) for k, v in frozen_before.items())
+    assert not torch.equal(head_before, net.head.bn.running_mean)

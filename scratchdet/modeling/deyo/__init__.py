@@ -12,6 +12,7 @@ from .query_selection import (
     SelectedQueries,
     valid_positions,
 )
+from .stage1_boxes import STAGE1_ARCHS, Stage1BoxBranch
 
 __all__ = [
     "DEYOCriterion",
@@ -23,7 +24,9 @@ __all__ = [
     "InputProjection",
     "MSDeformAttn",
     "QuerySelection",
+    "STAGE1_ARCHS",
     "SelectedQueries",
+    "Stage1BoxBranch",
     "ms_deform_attn_core",
     "valid_positions",
     "varifocal_loss",

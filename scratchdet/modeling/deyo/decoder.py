@@ -63,8 +63,10 @@ class DeformableDecoder(nn.Module):
         num_points: int = 4,
         dim_feedforward: int = 1024,
         dropout: float = 0.0,
+        look_forward_twice: bool = True,
     ):
         super().__init__()
+        self.look_forward_twice = look_forward_twice
         self.layers = nn.ModuleList(
             DecoderLayer(hidden_dim, num_heads, num_levels, num_points, dim_feedforward, dropout)
             for _ in range(num_layers)
@@ -97,14 +99,25 @@ class DeformableDecoder(nn.Module):
         """
         logits, boxes = [], []
         ref = reference_boxes.detach()
+        previous = None  # the previous layer's boxes, with their gradient
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             tgt = layer(tgt, self.query_pos_head(ref), ref, memory, spatial_shapes, memory_mask, attn_mask)
-            new_boxes = torch.sigmoid(self.box_heads[i](tgt) + inverse_sigmoid(ref))
-            if self.training or i == last:
+            delta = self.box_heads[i](tgt)
+            new_boxes = torch.sigmoid(delta + inverse_sigmoid(ref))
+            if self.training:
+                logits.append(self.class_heads[i](tgt))
+                if self.look_forward_twice and previous is not None:
+                    # Look forward twice (DINO, RT-DETR, DEYO): layer i's loss also trains layer
+                    # i-1's box through the box it corrects.
+                    boxes.append(torch.sigmoid(delta + inverse_sigmoid(previous)))
+                else:
+                    boxes.append(new_boxes)
+            elif i == last:
                 logits.append(self.class_heads[i](tgt))
                 boxes.append(new_boxes)
-            # Each layer refines the previous boxes, but gradients do not flow across layers
-            # through the reference (Deformable DETR's iterative refinement).
+            previous = new_boxes
+            # Each layer samples around the previous layer's boxes, detached (Deformable DETR's
+            # iterative refinement).
             ref = new_boxes.detach()
         return torch.stack(logits), torch.stack(boxes)

@@ -1,6 +1,7 @@
-"""From neck levels to decoder queries: project each level to the decoder width, predict a class
-and a box at every position (the "encoder" output), and keep the top-k positions by class score
-as queries, with their predicted boxes as the decoder's first reference boxes (RT-DETR/DEYO)."""
+"""From neck levels to decoder queries: project each level to the decoder width, score every
+position (the "encoder" output), and keep the top-k positions by class score as queries, with
+their boxes (stage 1's decoded boxes in DEYO, an encoder box head's in RT-DETR) as the decoder's
+first reference boxes."""
 
 from __future__ import annotations
 
@@ -15,18 +16,22 @@ from .layers import MLP, bias_init_with_prob, inverse_sigmoid
 
 
 class InputProjection(nn.Module):
-    """1x1 conv + GroupNorm per level to the decoder width, then flatten all levels into one memory.
+    """1x1 conv + norm per level to the decoder width, then flatten all levels into one memory.
 
-    GroupNorm, not BN: the decoder is trained with small batches and this part is never frozen.
+    ``norm`` "BN" is DEYO's (and RT-DETR's) choice; "GN" does not depend on the batch size.
     """
 
-    def __init__(self, in_channels: Sequence[int], hidden_dim: int):
+    def __init__(self, in_channels: Sequence[int], hidden_dim: int, norm: str = "BN"):
         super().__init__()
-        groups = math.gcd(32, hidden_dim)
-        self.projs = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, hidden_dim, 1, bias=False), nn.GroupNorm(groups, hidden_dim))
-            for c in in_channels
-        )
+        if norm not in ("BN", "GN"):
+            raise ValueError(f"norm must be 'BN' or 'GN', got {norm!r}")
+
+        def make_norm() -> nn.Module:
+            return nn.BatchNorm2d(hidden_dim) if norm == "BN" else nn.GroupNorm(math.gcd(32, hidden_dim), hidden_dim)
+
+        self.projs = nn.ModuleList(nn.Sequential(nn.Conv2d(c, hidden_dim, 1, bias=False), make_norm()) for c in in_channels)
+        for proj in self.projs:
+            nn.init.xavier_uniform_(proj[0].weight)
 
     def forward(self, features: Sequence[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:
         """Returns memory (N, S, C) with S = sum of H*W, levels in order, row-major, and each
@@ -58,22 +63,37 @@ class SelectedQueries(NamedTuple):
     content: Tensor  # (N, k, C) query contents, detached encoder features at the selected positions
     reference_boxes: Tensor  # (N, k, 4) detached boxes: the decoder's starting boxes
     logits: Tensor  # (N, k, K) encoder class logits at the selected positions (for the encoder loss)
-    boxes: Tensor  # (N, k, 4) encoder boxes with gradient (for the encoder loss)
+    boxes: Tensor  # (N, k, 4) encoder boxes, with gradient when a box head made them (encoder loss)
+    indices: Tensor  # (N, k) selected candidates, in memory order (position * A + anchor)
 
 
 class QuerySelection(nn.Module):
-    """Per-position class and box predictions, and top-k selection by the best class score."""
+    """Per-position class scores and top-k selection by the best class score.
 
-    def __init__(self, num_classes: int, hidden_dim: int, num_queries: int, anchor_scale: float = 0.05):
+    The boxes of the candidates come either from outside (``reference_boxes``: stage 1's decoded
+    boxes, DEYO) or from this module's own encoder box head over fixed anchors (``box_head``,
+    RT-DETR). A position may hold ``anchors_per_position`` candidates (RetinaNet's A anchors):
+    the score head then predicts A x K logits per position and the candidates of one position
+    share its memory feature as content.
+    """
+
+    def __init__(self, num_classes: int, hidden_dim: int, num_queries: int, anchor_scale: float = 0.05,
+                 box_head: bool = True, anchors_per_position: int = 1):
         super().__init__()
+        if box_head and anchors_per_position != 1:
+            raise ValueError("the encoder box head predicts one box per position (anchors_per_position 1)")
+        self.num_classes = num_classes
         self.num_queries = num_queries
+        self.anchors_per_position = anchors_per_position
         # Anchor side on level l is anchor_scale * 2**l of the padded image (RT-DETR's 0.05).
         self.anchor_scale = anchor_scale
         self.enc_output = nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.LayerNorm(hidden_dim))
-        self.enc_score_head = nn.Linear(hidden_dim, num_classes)
-        self.enc_box_head = MLP(hidden_dim, hidden_dim, 4, 3)
+        self.enc_score_head = nn.Linear(hidden_dim, num_classes * anchors_per_position)
         nn.init.constant_(self.enc_score_head.bias, bias_init_with_prob(0.01))
-        self.enc_box_head.zero_last()
+        self.enc_box_head = None
+        if box_head:
+            self.enc_box_head = MLP(hidden_dim, hidden_dim, 4, 3)
+            self.enc_box_head.zero_last()
 
     def anchors(self, spatial_shapes: Sequence[tuple[int, int]], device, dtype) -> Tensor:
         """(S, 4) anchor boxes in logit space, one per position, in memory order."""
@@ -88,18 +108,31 @@ class QuerySelection(nn.Module):
             out.append(torch.stack([gx, gy, wh, wh], -1).reshape(-1, 4))
         return inverse_sigmoid(torch.cat(out)).to(dtype)
 
-    def forward(self, memory: Tensor, spatial_shapes: Sequence[tuple[int, int]], valid: Tensor) -> SelectedQueries:
-        """memory (N, S, C); valid (N, S) bool, positions that may be selected."""
+    def forward(self, memory: Tensor, spatial_shapes: Sequence[tuple[int, int]], valid: Tensor,
+                reference_boxes: Tensor | None = None) -> SelectedQueries:
+        """memory (N, S, C); valid (N, S) bool, positions that may be selected; reference_boxes
+        (N, S*A, 4) normalised (cx, cy, w, h), the candidates' boxes when there is no box head."""
+        n, s, _ = memory.shape
+        a = self.anchors_per_position
         output = self.enc_output(memory)
-        logits = self.enc_score_head(output)
-        boxes_unact = self.enc_box_head(output) + self.anchors(spatial_shapes, memory.device, memory.dtype)
-        k = min(self.num_queries, memory.shape[1])
+        logits = self.enc_score_head(output).view(n, s * a, self.num_classes)
+        if reference_boxes is not None:
+            boxes_all = reference_boxes
+        elif self.enc_box_head is not None:
+            boxes_all = (self.enc_box_head(output) + self.anchors(spatial_shapes, memory.device, memory.dtype)).sigmoid()
+        else:
+            raise ValueError("QuerySelection without a box head needs reference_boxes")
+        if boxes_all.shape[:2] != (n, s * a):
+            raise ValueError(f"reference_boxes {tuple(boxes_all.shape)} do not match {s} positions x {a} anchors")
+        k = min(self.num_queries, s * a)
         # Padding positions go last; their logits stay finite so the encoder loss stays finite.
+        valid = valid.repeat_interleave(a, dim=1)
         scores = logits.detach().max(-1).values.masked_fill(~valid, float("-inf"))
         idx = scores.topk(k, dim=1).indices
 
-        def take(t: Tensor) -> Tensor:
-            return torch.gather(t, 1, idx[..., None].expand(-1, -1, t.shape[-1]))
+        def take(t: Tensor, i: Tensor) -> Tensor:
+            return torch.gather(t, 1, i[..., None].expand(-1, -1, t.shape[-1]))
 
-        boxes = take(boxes_unact).sigmoid()
-        return SelectedQueries(take(output).detach(), boxes.detach(), take(logits), boxes)
+        boxes = take(boxes_all, idx)
+        # Queries start from the selected features and boxes, detached (DEYO, RT-DETR).
+        return SelectedQueries(take(output, idx // a).detach(), boxes.detach(), take(logits, idx), boxes, idx)

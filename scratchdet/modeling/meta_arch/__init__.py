@@ -4,3 +4,4 @@ from . import deyo
 from . import jigsaw_classifier
 from . import mae
 from . import scratchdet_ssd
+from . import fcos

@@ -3,7 +3,9 @@ end-to-end, NMS-free detector on top of a backbone and neck trained by a one-to-
 in stage 1 and frozen here, with a DETR-style decoder trained from scratch.
 
 The backbone is built by ``build_backbone(cfg)`` under ``self.backbone``, exactly as detectron2's
-RetinaNet does, so stage 1's ``backbone.*`` weights load by name.
+RetinaNet does, so stage 1's ``backbone.*`` weights load by name. With ``REFERENCE_BOXES``
+"stage1", stage 1's box branch is kept under ``self.head`` (``head.bbox_subnet.*``,
+``head.bbox_pred.*``, RetinaNet's and FCOS's names), frozen, and decodes the queries' first boxes.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from torchvision.ops import box_convert
 from ...config.checks import ConfigError
 from ...config.feature_checks import FeatureUse, register_feature_uses
 from ..deyo import (
+    STAGE1_ARCHS,
     DeformableDecoder,
     DenoisingQueries,
     DEYOCriterion,
     HungarianMatcher,
     InputProjection,
     QuerySelection,
+    Stage1BoxBranch,
     valid_positions,
 )
 from ..deyo.losses import CLASS_LOSSES
@@ -62,6 +66,7 @@ class DEYODetector(nn.Module):
         decoder: DeformableDecoder,
         criterion: DEYOCriterion,
         denoising: DenoisingQueries | None = None,
+        stage1_boxes: Stage1BoxBranch | None = None,
         freeze_backbone: bool = True,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
@@ -75,6 +80,8 @@ class DEYODetector(nn.Module):
         self.decoder = decoder
         self.criterion = criterion
         self.denoising = denoising
+        # Stage 1's box branch, under stage 1's name "head" so that the hand-over copies it.
+        self.head = stage1_boxes
         self.freeze_backbone = freeze_backbone
         self.max_detections_per_image = max_detections_per_image
         # Not persistent, as in detectron2's detectors: they come from the config, not checkpoints.
@@ -100,6 +107,23 @@ class DEYODetector(nn.Module):
             raise ConfigError(
                 f"SCRATCHDET.DEYO.HIDDEN_DIM ({d.HIDDEN_DIM}) must be divisible by SCRATCHDET.DEYO.NUM_HEADS ({d.NUM_HEADS})."
             )
+        if d.REFERENCE_BOXES not in ("stage1", "encoder_head"):
+            raise ConfigError(f"SCRATCHDET.DEYO.REFERENCE_BOXES must be 'stage1' or 'encoder_head', got {d.REFERENCE_BOXES!r}.")
+        if d.INPUT_PROJ_NORM not in ("BN", "GN"):
+            raise ConfigError(f"SCRATCHDET.DEYO.INPUT_PROJ_NORM must be 'BN' or 'GN', got {d.INPUT_PROJ_NORM!r}.")
+        stage1_boxes = None
+        if d.REFERENCE_BOXES == "stage1":
+            if d.STAGE1_ARCH not in STAGE1_ARCHS:
+                raise ConfigError(f"SCRATCHDET.DEYO.STAGE1_ARCH must be one of {STAGE1_ARCHS}, got {d.STAGE1_ARCH!r}.")
+            head_features = list(cfg.MODEL.RETINANET.IN_FEATURES)
+            outside = [f for f in d.IN_FEATURES if f not in head_features or f not in shapes]
+            if outside or [f for f in head_features if f not in shapes]:
+                raise ConfigError(
+                    f"SCRATCHDET.DEYO.REFERENCE_BOXES 'stage1': SCRATCHDET.DEYO.IN_FEATURES {list(d.IN_FEATURES)} must "
+                    f"be among stage 1's head levels MODEL.RETINANET.IN_FEATURES {head_features}, themselves "
+                    f"outputs of the backbone ({sorted(shapes)})."
+                )
+            stage1_boxes = Stage1BoxBranch.from_config(cfg, shapes, d.STAGE1_ARCH)
         if d.CLASS_LOSS not in CLASS_LOSSES:
             raise ConfigError(f"SCRATCHDET.DEYO.CLASS_LOSS must be one of {CLASS_LOSSES}, got {d.CLASS_LOSS!r}.")
         num_classes = d.NUM_CLASSES
@@ -119,8 +143,11 @@ class DEYODetector(nn.Module):
         return {
             "backbone": backbone,
             "in_features": d.IN_FEATURES,
-            "input_proj": InputProjection([shapes[f].channels for f in d.IN_FEATURES], hidden),
-            "query_selection": QuerySelection(num_classes, hidden, d.NUM_QUERIES, d.ANCHOR_SCALE),
+            "input_proj": InputProjection([shapes[f].channels for f in d.IN_FEATURES], hidden, d.INPUT_PROJ_NORM),
+            "query_selection": QuerySelection(
+                num_classes, hidden, d.NUM_QUERIES, d.ANCHOR_SCALE, box_head=stage1_boxes is None,
+                anchors_per_position=1 if stage1_boxes is None else stage1_boxes.num_anchors,
+            ),
             "decoder": DeformableDecoder(
                 num_classes,
                 hidden,
@@ -130,6 +157,7 @@ class DEYODetector(nn.Module):
                 d.NUM_POINTS,
                 d.DIM_FEEDFORWARD,
                 d.DROPOUT,
+                d.LOOK_FORWARD_TWICE,
             ),
             "criterion": DEYOCriterion(
                 num_classes,
@@ -143,6 +171,7 @@ class DEYODetector(nn.Module):
                 d.FOCAL_GAMMA,
             ),
             "denoising": denoising,
+            "stage1_boxes": stage1_boxes,
             "freeze_backbone": d.FREEZE_BACKBONE,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
@@ -168,16 +197,14 @@ class DEYODetector(nn.Module):
             images, self.backbone.size_divisibility, padding_constraints=self.backbone.padding_constraints
         )
 
-    def extract_features(self, images: ImageList) -> list[Tensor]:
+    def extract_features(self, images: ImageList) -> dict[str, Tensor]:
         if self.freeze_backbone:
             if self.backbone.training:  # someone called backbone.train() directly
                 self.backbone.eval()
             # No graph through the frozen part: stage 2's memory is the decoder's (DEYO's 8 GB claim).
             with torch.no_grad():
-                features = self.backbone(images.tensor)
-        else:
-            features = self.backbone(images.tensor)
-        return [features[f] for f in self.in_features]
+                return self.backbone(images.tensor)
+        return self.backbone(images.tensor)
 
     def prepare_targets(self, gt_instances: list[Instances], padded_size: tuple[int, int]) -> list[dict[str, Tensor]]:
         """Ground-truth boxes as (cx, cy, w, h) normalised by the padded batch size, the frame in
@@ -195,9 +222,12 @@ class DEYODetector(nn.Module):
     def forward(self, batched_inputs: list[dict[str, Tensor]]):
         images = self.preprocess_image(batched_inputs)
         padded_size = tuple(images.tensor.shape[-2:])
-        memory, spatial_shapes = self.input_proj(self.extract_features(images))
+        features = self.extract_features(images)
+        memory, spatial_shapes = self.input_proj([features[f] for f in self.in_features])
         valid = valid_positions(spatial_shapes, images.image_sizes, padded_size, memory.device)
-        selected = self.query_selection(memory, spatial_shapes, valid)
+        # Stage 1's decoded boxes at every position (and anchor): the candidates' reference boxes.
+        candidates = None if self.head is None else self.head(features, self.in_features, padded_size)
+        selected = self.query_selection(memory, spatial_shapes, valid, candidates)
         tgt, ref, attn_mask, dn = selected.content, selected.reference_boxes, None, None
 
         targets = None

@@ -9,9 +9,9 @@ import torch
 import torchvision
 from detectron2.data import DatasetCatalog, DatasetMapper
 from detectron2.modeling import build_model
-from detectron2.solver import build_optimizer
 
 from scratchdet.config import ConfigError, load_config_file
+from scratchdet.solver import build_optimizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CPU_CONFIG = os.path.join(REPO, "projects", "DEYO", "configs", "deyo_R18_FPN_shapes_cpu.yaml")
@@ -111,6 +111,9 @@ def test_loads_stage1_retinanet_backbone_by_name():
     assert all(k.startswith("head.") for k in unexpected), unexpected
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(v, stage1["backbone." + k])
+    # Stage 1's box branch has stage 1's names too (stage 2 decodes its reference boxes with it).
+    assert {k for k in model.state_dict() if k.startswith("head.")} <= set(stage1)
+    assert any(k.startswith("head.bbox_subnet.") for k in model.state_dict())
 
 
 def _forbid_nms(monkeypatch):
