@@ -10,30 +10,37 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import scratchdet  # noqa: F401  (registers everything)
-from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer
+from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import ConfigError, check_config, load_config_file
-from scratchdet.data.datasets import DatasetError, register_datasets_from_config
+from scratchdet.data.datasets import register_datasets_from_config
 from scratchdet.engine import Trainer, lazy_train
+from scratchdet.engine.output_dir import prepare_output_dir
 from scratchdet.engine.phases import config_for_eval, run_phases
+from scratchdet.engine.resume_check import config_record_kept
+from scratchdet.engine.user_errors import launch_reporting_user_errors, run_reporting_user_errors
 from scratchdet.evaluation.results_file import save_results
-
-USER_ERRORS = (ConfigError, DatasetError, CheckpointError)
 
 
 def setup(args):
     cfg = load_config_file(args.config_file, args.opts)
     cfg.freeze()
-    default_setup(cfg, args)
+    removed = prepare_output_dir(cfg.OUTPUT_DIR, main_process=comm.is_main_process())
     # scratchdet's own messages (hand-over tables, dataset checks) go to the console and log.txt too.
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="scratchdet")
+    if removed:
+        logging.getLogger("scratchdet").info(f"Removed what interrupted saves left: {removed}")
+    # --resume: a config the checkpoints cannot follow is refused before the config is written, and
+    # OUTPUT_DIR/config.yaml stays the record of the config the run started with.
+    with config_record_kept(cfg, resume=args.resume and not args.eval_only):
+        default_setup(cfg, args)
     register_datasets_from_config(cfg)
     check_config(cfg, world_size=comm.get_world_size(), training=not args.eval_only)
     return cfg
@@ -69,16 +76,11 @@ def main(args):
 
 
 def run(args) -> None:
-    try:
-        main(args)
-    except USER_ERRORS as e:
-        # A message the user can act on, without a stack trace from deep inside.
-        print(f"\nscratchdet: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    # A message the user can act on (exit code 2), without a stack trace from deep inside.
+    run_reporting_user_errors(main, args)
 
 
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    launch(run, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    launch_reporting_user_errors(run, args)

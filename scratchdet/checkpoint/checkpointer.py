@@ -41,11 +41,18 @@ class ScratchCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         save_file = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {save_file}")
-        with atomic_open(save_file, "wb") as f:
-            torch.save(data, f)
-        # The best-so-far model is not where --resume continues from: training went on after it.
-        if not name.startswith("model_best"):
-            self.tag_last_checkpoint(basename)
+        try:
+            with atomic_open(save_file, "wb") as f:
+                torch.save(data, f)
+            # The best-so-far model is not where --resume continues from: training went on after it.
+            if not name.startswith("model_best"):
+                self.tag_last_checkpoint(basename)
+        except OSError as e:  # a full disk, a quota, a folder made read-only during training
+            kept = (f"the last complete checkpoint, {self.get_checkpoint_file()}, is intact (--resume continues from it)"
+                    if self.has_checkpoint() else "no checkpoint of this run was written before")
+            raise CheckpointError(f"Cannot save checkpoint {save_file}: {e.strerror or e}. Nothing was half-written: "
+                                  f"{kept}. Free space in {self.save_dir} (or raise SOLVER.CHECKPOINT_PERIOD), "
+                                  "then run again.") from e
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:

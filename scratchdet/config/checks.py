@@ -3,12 +3,13 @@ instead of a stack trace from deep inside torch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 
 import torch
 from detectron2.config import CfgNode
 
-from .keys import get_key
+from .keys import get_key, has_key
 from .self_training import self_training_errors
 
 # detectron2's get_norm builds GroupNorm with 32 groups.
@@ -53,6 +54,94 @@ def _channels_under_norm(cfg: CfgNode) -> list[tuple[str, str, int]]:
     return out
 
 
+PHASE1_BLOCK = "SCRATCHDET.PHASE1."
+LR_SCHEDULERS = ("WarmupMultiStepLR", "WarmupCosineLR", "WarmupStepWithFixedGammaLR")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str = "") -> list[str]:
+    """Messages for training-schedule values that cannot train (or would crash deep inside
+    detectron2). ``get(key)`` returns a key's value; ``prefix`` is put before the key names in the
+    messages (the PHASE1 block). Pure checks on values."""
+    errors = []
+
+    def need(key: str, ok: Callable[[object], bool], what: str) -> None:
+        value = get(key)
+        if not (_is_number(value) and ok(value)):
+            errors.append(f"{prefix}{key}={value!r}: {what}.")
+
+    need("SOLVER.MAX_ITER", lambda v: v > 0 and v == int(v), "the number of training iterations must be a positive integer")
+    need("SOLVER.BASE_LR", lambda v: v > 0, "the learning rate must be positive (e.g. 0.02 for SGD at 16 images per batch)")
+    need("SOLVER.BASE_LR_END", lambda v: v >= 0, "the final learning rate cannot be negative")
+    need("SOLVER.MOMENTUM", lambda v: v >= 0, "the momentum cannot be negative (0.9 is usual)")
+    need("SOLVER.WEIGHT_DECAY", lambda v: v >= 0, "weight decay cannot be negative")
+    need("SOLVER.WEIGHT_DECAY_NORM", lambda v: v >= 0, "weight decay cannot be negative")
+    need("SOLVER.BIAS_LR_FACTOR", lambda v: v > 0, "the bias LR factor must be positive")
+    need("SOLVER.GAMMA", lambda v: v > 0, "the LR decay factor must be positive (0.1 is usual)")
+    need("SOLVER.WARMUP_ITERS", lambda v: v >= 0 and v == int(v), "warm-up iterations must be 0 or a positive integer")
+    need("SOLVER.WARMUP_FACTOR", lambda v: 0 <= v <= 1, "the warm-up starting factor must be between 0 and 1")
+    need("SOLVER.CHECKPOINT_PERIOD", lambda v: v > 0 and v == int(v),
+         "checkpoints are saved every this many iterations: use a positive integer (a large one to save only the final model)")
+    need("SOLVER.REFERENCE_WORLD_SIZE", lambda v: v >= 0 and v == int(v), "use 0 (no automatic scaling) or a number of processes")
+    need("TEST.EVAL_PERIOD", lambda v: v >= 0 and v == int(v), "use 0 (evaluate only at the end) or a positive number of iterations")
+    need("DATALOADER.NUM_WORKERS", lambda v: v >= 0 and v == int(v), "use 0 (load in the main process) or a positive number of workers")
+    wd_bias = get("SOLVER.WEIGHT_DECAY_BIAS")
+    if wd_bias is not None and not (_is_number(wd_bias) and wd_bias >= 0):
+        errors.append(f"{prefix}SOLVER.WEIGHT_DECAY_BIAS={wd_bias!r}: use None (same as SOLVER.WEIGHT_DECAY) or a value >= 0.")
+    ims = get("SOLVER.IMS_PER_BATCH")
+    if not (_is_number(ims) and ims > 0 and ims == int(ims)):
+        errors.append(f"{prefix}SOLVER.IMS_PER_BATCH={ims!r}: the number of images per batch (all processes together) "
+                      "must be a positive integer.")
+    elif ims % world_size:
+        errors.append(f"{prefix}SOLVER.IMS_PER_BATCH={ims} is not divisible by the {world_size} training processes: "
+                      f"use a multiple of {world_size} (each process takes an equal share).")
+    steps = get("SOLVER.STEPS")
+    if not isinstance(steps, (list, tuple)) or not all(_is_number(s) and s >= 0 for s in steps):
+        errors.append(f"{prefix}SOLVER.STEPS={steps!r}: a tuple of iterations at which the LR decays, e.g. (30000, 40000).")
+    elif list(steps) != sorted(set(steps)):
+        errors.append(f"{prefix}SOLVER.STEPS={tuple(steps)}: the iterations must be increasing, e.g. {tuple(sorted(set(steps)))}.")
+    name = get("SOLVER.LR_SCHEDULER_NAME")
+    if name not in LR_SCHEDULERS:
+        errors.append(f"{prefix}SOLVER.LR_SCHEDULER_NAME={name!r}: use one of {', '.join(LR_SCHEDULERS)}.")
+    method = get("SOLVER.WARMUP_METHOD")
+    if method not in ("linear", "constant"):
+        errors.append(f"{prefix}SOLVER.WARMUP_METHOD={method!r}: use 'linear' or 'constant'.")
+    if get("SOLVER.CLIP_GRADIENTS.ENABLED"):
+        need("SOLVER.CLIP_GRADIENTS.CLIP_VALUE", lambda v: v > 0, "the clipping threshold must be positive")
+        clip_type = get("SOLVER.CLIP_GRADIENTS.CLIP_TYPE")
+        if clip_type not in ("value", "norm"):
+            errors.append(f"{prefix}SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip_type!r}: use 'value' or 'norm'.")
+    return errors
+
+
+def _phase1_getter(cfg: CfgNode) -> Callable[[str], object]:
+    """A key's value in phase 1: the PHASE1 block's when it sets the key, else the config's."""
+    def get(key: str) -> object:
+        node = cfg.SCRATCHDET.PHASE1
+        for part in key.split("."):
+            if not isinstance(node, CfgNode) or part not in node:
+                return get_key(cfg, key)
+            node = node[part]
+        return node
+
+    return get
+
+
+def schedule_errors(cfg: CfgNode, world_size: int = 1) -> list[str]:
+    """:func:`solver_errors` of the config, and of phase 1 when it runs (keys named in the block)."""
+    errors = solver_errors(lambda key: get_key(cfg, key), world_size)
+    p1 = cfg.SCRATCHDET.PHASE1
+    if p1.get("ENABLED", False) and cfg.SCRATCHDET.RUN_PHASES != "finetune":
+        # Only the keys the block sets: the others were checked above, under their own names.
+        own = [e for e in solver_errors(_phase1_getter(cfg), world_size, PHASE1_BLOCK)
+               if has_key(p1, e[len(PHASE1_BLOCK):].split("=")[0])]
+        errors += own
+    return errors
+
+
 def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> None:
     """Raise :class:`ConfigError` for a combination that cannot train or run.
 
@@ -84,6 +173,7 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
                 f"torch's SyncBatchNorm rejects; use 'naiveSyncBN_N' (synchronised, weighted by batch size)."
             )
     if training:
+        errors += schedule_errors(cfg, world_size)
         sync = sorted(k for k, v in norm_keys.items() if v in SYNC_BN)
         if sync and world_size == 1:
             errors.append(
@@ -103,4 +193,5 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
     if bad not in ("error", "drop"):
         errors.append(f"SCRATCHDET.DATA.ON_BAD_ANNOTATION='{bad}': use 'error' or 'drop'.")
     if errors:
-        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
+        # The first problem on the first line (it names the key), any others below it.
+        raise ConfigError(f"Invalid config: {errors[0]}" + "".join(f"\n  - {e}" for e in errors[1:]))

@@ -23,6 +23,7 @@ from ..evaluation.results_file import save_results
 from ..io.atomic import atomic_open
 from ..modeling.norm_policy import apply_norm_policy
 from .hooks.loss_curve import plot_loss_curves, read_metrics
+from .resume_check import config_file_to_write
 
 logger = logging.getLogger(__name__)
 PHASE_NAMES = {1: "pretrain", 2: "finetune"}
@@ -95,7 +96,8 @@ def _train_phase(cfg: CfgNode, phase: int, resume: bool):
     logger.info(f"===== Phase {phase} ({phase_name(phase)}): output in {cfg.OUTPUT_DIR} =====")
     if comm.is_main_process():
         os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        with atomic_open(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), "w") as f:
+        # On --resume the record of the config the phase started with is kept (resume_check).
+        with atomic_open(config_file_to_write(cfg.OUTPUT_DIR, resume), "w") as f:
             f.write(cfg.dump())
     comm.synchronize()
     check_config(cfg, world_size=comm.get_world_size(), training=True)

@@ -30,6 +30,7 @@ from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
+from .resume_check import schedule_of_config
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +154,22 @@ class Trainer(DefaultTrainer):
             ret.append(writer)
         return ret + [PredictionPNGHook(self.cfg), LossCurveHook(self.cfg)]
 
+    def resume_or_load(self, resume: bool = True) -> None:
+        # On resume, the config's LR schedule applies (not the checkpoint's learning rates).
+        with schedule_of_config(self):
+            super().resume_or_load(resume=resume)
+
     def train(self):
         try:
             return super().train()
         except FloatingPointError as e:
+            # Name the checkpoint to go back to only when one was written.
+            last = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else ""
+            where = (f"The last checkpoint written before it is {last} (--resume with a lower SOLVER.BASE_LR continues from it)." if last
+                     else "No checkpoint was written before it diverged.")
             raise FloatingPointError(
                 f"{e}\nTraining diverged. From scratch, try: a lower SOLVER.BASE_LR, a longer "
                 "SOLVER.WARMUP_ITERS, trained norms everywhere (SCRATCHDET.NORM / MODEL.*.NORM BN or GN), "
-                "or SOLVER.CLIP_GRADIENTS.ENABLED True. The last good checkpoint is in OUTPUT_DIR."
+                f"or SOLVER.CLIP_GRADIENTS.ENABLED True. {where}"
             ) from e
 
