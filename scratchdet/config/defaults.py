@@ -5,6 +5,7 @@ from detectron2.config import CfgNode as CN
 from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
 from .deyo import add_deyo_config
+from .image_reading import add_image_reading_config
 from .jigsaw import add_jigsaw_config
 from .norm import add_norm_config
 from .phases import add_phases_config
@@ -65,6 +66,7 @@ def add_scratchdet_config(cfg: CN) -> None:
     _C.SCRATCHDET.VIS.LOSS_CURVE_PERIOD = 200
 
     # Each topic adds its own keys (one file per topic under scratchdet/config/).
+    add_image_reading_config(cfg)
     add_deyo_config(cfg)
     add_augmentation_config(cfg)
     add_backbone_config(cfg)
