@@ -4,7 +4,8 @@
 bits per pixel (16-bit PNG/TIFF, 32-bit integer or float TIFF: microscopy, remote sensing) would
 be clipped to 255 by PIL's conversion to RGB, i.e. come out all white; they are scaled to 8 bits
 as SCRATCHDET.DATA.HIGH_BIT_DEPTH says, then converted to INPUT.FORMAT (grayscale becomes three
-equal channels). An image that is blank after reading is never used silently.
+equal channels). An image that is blank after reading is never used silently: an error when
+the scaling made it blank, a warning naming the file when the file itself is blank.
 """
 
 from __future__ import annotations
@@ -141,21 +142,20 @@ def read_image_file(file_name: str, image_format: str, high_bit_depth: HighBitDe
     return _to_format(values, image_format, how, file_name)
 
 
-def _check_not_blank(image: np.ndarray, dataset_dict: dict) -> None:
-    """A constant image carries nothing to learn from: with boxes it is an error (the boxes point
-    at nothing); without, a warning (once per file)."""
+def _warn_if_blank(image: np.ndarray, dataset_dict: dict) -> None:
+    """A constant image carries nothing to learn from: warn, naming the file (once per file).
+    (An image that only became constant when scaled from more than 8 bits is an error, raised by
+    :func:`scale_to_uint8`.)"""
     if image.size == 0 or image.min() != image.max():
         return
     file_name = dataset_dict.get("file_name")
+    if file_name in _warned_blank:
+        return
+    _warned_blank.add(file_name)
     n = sum(1 for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0))
-    what = (f"{file_name}: the image is blank (every pixel is {int(image.flat[0])} after reading, "
-            f"{image.shape[1]}x{image.shape[0]})")
-    if n:
-        raise DatasetError(f"{what} but has {n} annotation(s). The file is empty or was exported wrongly "
-                           "(e.g. a 16-bit image saved saturated): re-export it or remove it from the dataset.")
-    if file_name not in _warned_blank:
-        _warned_blank.add(file_name)
-        logger.warning(f"{what}; it has no annotations, so it only adds a blank negative example.")
+    logger.warning(f"{file_name}: the image is blank (every pixel is {int(image.flat[0])}, "
+                   f"{image.shape[1]}x{image.shape[0]}) and has {n} annotation(s). If that is not what the "
+                   "file shows in an image viewer, re-export it; otherwise remove it from the dataset.")
 
 
 def check_image_size(dataset_dict: dict, image: np.ndarray) -> None:
@@ -173,9 +173,9 @@ def check_image_size(dataset_dict: dict, image: np.ndarray) -> None:
 
 def read_dataset_image(dataset_dict: dict, image_format: str, high_bit_depth: HighBitDepth | None = None) -> np.ndarray:
     """Read ``dataset_dict["file_name"]`` (see :func:`read_image_file`) and check it against the
-    dict: its size matches width/height, and it is not blank. Every problem is a
-    :class:`DatasetError` naming the file."""
+    dict: its size matches width/height (a :class:`DatasetError` naming the file otherwise); a
+    blank image is warned about."""
     image = read_image_file(dataset_dict["file_name"], image_format, high_bit_depth)
     check_image_size(dataset_dict, image)
-    _check_not_blank(image, dataset_dict)
+    _warn_if_blank(image, dataset_dict)
     return image

@@ -4,11 +4,11 @@ from .coco_json import read_coco_json, register_coco_json
 from .errors import DatasetError
 from .from_config import register_datasets_from_config
 from .shapes import SHAPES_CLASSES, build_shapes_split, make_shapes_image
-from .validation import check_dataset_dicts
+from .validation import check_annotations_fit, check_dataset_dicts
 from .voc_xml import register_voc_xml
 
 __all__ = [
     "ensure_dataset_files", "read_coco_json", "register_coco_json", "DatasetError",
     "register_datasets_from_config", "SHAPES_CLASSES", "build_shapes_split", "make_shapes_image",
-    "check_dataset_dicts", "register_voc_xml",
+    "check_annotations_fit", "check_dataset_dicts", "register_voc_xml",
 ]

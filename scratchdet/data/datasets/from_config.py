@@ -6,6 +6,7 @@ from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 
 from ...config.checks import ConfigError
+from .availability import check_config_datasets
 from .coco_json import register_coco_json
 from .split import register_split
 from .voc_xml import register_voc_xml
@@ -37,4 +38,5 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
                               "[source_name, train_name, val_name, val_fraction(, seed)].")
         register_split(entry[0], entry[1], entry[2], float(entry[3]), int(entry[4]) if len(entry) > 4 else 0)
         names.extend(entry[1:3])
+    check_config_datasets(cfg)  # DATASETS.TRAIN / TEST names registered, built-ins' files present
     return names
