@@ -22,13 +22,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.detection_utils import convert_image_to_rgb, read_image
+from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.utils.visualizer import Visualizer
 
 import scratchdet  # noqa: F401  (registration)
 from scratchdet.config import load_config_file
 from scratchdet.data import MAPPER_REGISTRY
 from scratchdet.data.datasets import ensure_dataset_files, register_datasets_from_config
+from scratchdet.data.read_image import read_image_file
 
 GAP = 4  # pixels between panels
 
@@ -49,7 +50,7 @@ def draw_mapped(out: dict, image_format: str, metadata, scale: float) -> np.ndar
 
 
 def draw_original(d: dict, metadata, scale: float) -> np.ndarray:
-    image = read_image(d["file_name"], format="RGB")
+    image = read_image_file(d["file_name"], "RGB")
     return Visualizer(image, metadata, scale=scale).draw_dataset_dict(d).get_image()
 
 

@@ -6,6 +6,7 @@ from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
 from .cpu import add_cpu_config
 from .deyo import add_deyo_config
+from .image_reading import add_image_reading_config
 from .jigsaw import add_jigsaw_config
 from .mae import add_mae_config
 from .norm import add_norm_config
@@ -68,6 +69,7 @@ def add_scratchdet_config(cfg: CN) -> None:
     _C.SCRATCHDET.VIS.LOSS_CURVE_PERIOD = 200
 
     # Each topic adds its own keys (one file per topic under scratchdet/config/).
+    add_image_reading_config(cfg)
     add_deyo_config(cfg)
     add_augmentation_config(cfg)
     add_backbone_config(cfg)

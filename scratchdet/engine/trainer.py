@@ -19,7 +19,7 @@ from detectron2.utils.logger import setup_logger
 from ..checkpoint import ScratchCheckpointer, hand_over, load_source_state_dict
 from ..config.checks import ConfigError
 from ..data import build_mapper
-from ..data.datasets import check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
+from ..data.datasets import check_annotations_fit, check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
 from ..evaluation import build_evaluator
 from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modules, recompute_bn_stats
 from ..modeling.freeze import freeze_part
@@ -69,8 +69,12 @@ def load_checked_dataset(cfg: CfgNode, names: list[str] | tuple[str, ...], is_tr
         dicts, ",".join(names), num_classes=len(classes) if classes else None,
         on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION, check_images=cfg.SCRATCHDET.DATA.CHECK_IMAGES,
     )
-    # Image-only dicts (unlabelled sets) have no "annotations" at all: nothing to filter there.
-    if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and all("annotations" in d for d in dicts):
+    # Image-only dicts (unlabelled sets, for phases that need no labels such as MAE) have no
+    # "annotations" at all: nothing to fit or filter there, unless a detector is asked to learn from them.
+    labelled = any("annotations" in d for d in dicts)
+    if labelled or configured is not None:
+        check_annotations_fit(dicts, names, mask_on=cfg.MODEL.MASK_ON, is_train=is_train)
+    if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and labelled:
         dicts = filter_images_with_only_crowd_annotations(dicts)
     return dicts
 

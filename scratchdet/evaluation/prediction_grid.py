@@ -11,9 +11,9 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import transforms as T
-from detectron2.data.detection_utils import read_image
 from detectron2.utils.visualizer import Visualizer
 
+from ..data.read_image import high_bit_depth_from_config, read_image_file
 from ..io.atomic import atomic_open
 
 
@@ -32,7 +32,7 @@ def draw_prediction_grid(
     tiles = []
     try:
         for d in dicts:
-            img = read_image(d["file_name"], format=cfg.INPUT.FORMAT)
+            img = read_image_file(d["file_name"], cfg.INPUT.FORMAT, high_bit_depth_from_config(cfg))
             rgb = img[:, :, ::-1] if cfg.INPUT.FORMAT == "BGR" else img
             h, w = img.shape[:2]
             x = aug.get_transform(img).apply_image(img)

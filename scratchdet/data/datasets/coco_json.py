@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
@@ -36,6 +37,7 @@ def read_coco_json(json_file: str) -> dict:
                            "section. COCO json needs 'images', 'annotations' and 'categories'.")
     if not data["categories"]:
         raise DatasetError(f"{json_file} has an empty 'categories' list: list every class with its id and name.")
+    _check_unique_ids(json_file, data)
     cat_ids = {c["id"] for c in data["categories"]}
     img_ids = {im["id"] for im in data["images"]}
     bad_cat = sorted({a.get("category_id") for a in data["annotations"]} - cat_ids, key=str)
@@ -51,6 +53,45 @@ def read_coco_json(json_file: str) -> dict:
         if "bbox" not in a or len(a["bbox"]) != 4:
             raise DatasetError(f"{json_file}: annotation id {a.get('id')} has no 4-number 'bbox' [x, y, w, h].")
     return data
+
+
+def _repeated(values: list) -> list:
+    """The values that occur more than once, in order of first occurrence."""
+    return [v for v, n in Counter(values).items() if n > 1]
+
+
+def _check_unique_ids(json_file: str, data: dict) -> None:
+    """Image ids and annotation ids must be unique (pycocotools indexes by id: a repeated image id
+    keeps one of the images and gives it the other's boxes; a repeated annotation id loses
+    annotations in evaluation). A file listed twice under two ids is only warned about."""
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data[key], list) or not all(isinstance(x, dict) for x in data[key]):
+            raise DatasetError(f"{json_file} is not COCO json: '{key}' must be a list of objects.")
+    for key in ("images", "annotations"):
+        missing = [i for i, x in enumerate(data[key]) if "id" not in x]
+        if missing:
+            raise DatasetError(f"{json_file}: {len(missing)} entries of '{key}' have no 'id' (e.g. entry "
+                               f"{missing[0]}): give each a unique id.")
+    dup = _repeated([im["id"] for im in data["images"]])
+    if dup:
+        files = {i: [im.get("file_name") for im in data["images"] if im["id"] == i] for i in dup[:3]}
+        examples = "; ".join(f"id {i}: {', '.join(map(str, f))}" for i, f in files.items())
+        raise DatasetError(
+            f"{json_file}: {len(dup)} image id(s) are used by more than one image ({examples}). "
+            "One of them would be dropped and its boxes attached to the other: give each image its own "
+            "id, and make each annotation's image_id point at the right one."
+        )
+    dup = _repeated([a["id"] for a in data["annotations"]])
+    if dup:
+        raise DatasetError(
+            f"{json_file}: {len(dup)} annotation id(s) are used more than once (e.g. {dup[:5]}). Refused: "
+            "evaluation indexes annotations by id and would lose some. Renumber the annotations' 'id' "
+            "(nothing else refers to them)."
+        )
+    dup = _repeated([im.get("file_name") for im in data["images"]])
+    if dup:
+        logger.warning(f"{json_file}: {len(dup)} image file(s) are listed more than once under different ids "
+                       f"(e.g. {dup[:3]}): they are used once per listing. Merge them if that is not intended.")
 
 
 def load_checked_coco_json(json_file: str, image_root: str, dataset_name: str) -> list[dict]:

@@ -6,6 +6,7 @@ from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 
 from ...config.checks import ConfigError
+from .availability import check_config_datasets
 from .coco_json import register_coco_json
 from .split import register_split
 from .unlabelled import register_unlabelled_images
@@ -45,4 +46,5 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         if entry[0] not in DatasetCatalog.list():
             register_unlabelled_images(*entry)
         names.append(entry[0])
+    check_config_datasets(cfg)  # DATASETS.TRAIN / TEST names registered, built-ins' files present
     return names

@@ -1,5 +1,5 @@
 """Checks on dataset dicts (any source) before training or evaluation: image files exist, boxes
-lie inside their image and have a size, class indices are known."""
+lie inside their image and have a size, class indices are known, the annotations fit the model."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 
 import numpy as np
+from detectron2.data import MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .errors import DatasetError
@@ -82,3 +83,35 @@ def check_dataset_dicts(
     if n_dropped or n_clipped:
         logger.warning(f"Dataset '{dataset_name}': dropped {n_dropped} bad annotation(s), clipped {n_clipped} box(es).")
     return dicts
+
+
+def dataset_source(name: str) -> str:
+    """The annotation file (or VOC folder) a dataset was read from, for messages."""
+    meta = MetadataCatalog.get(name)
+    return meta.get("json_file") or meta.get("dirname") or f"dataset '{name}'"
+
+
+def check_annotations_fit(dicts: list[dict], names: list[str] | tuple[str, ...], mask_on: bool, is_train: bool) -> None:
+    """The annotations can train (or evaluate) the configured model: a training set has at least
+    one object, and a mask model (MODEL.MASK_ON) gets masks ('segmentation') for every object."""
+    sources = ", ".join(dataset_source(n) for n in names)
+    objects = [(d, a) for d in dicts for a in d.get("annotations", []) if not a.get("iscrowd", 0)]
+    if is_train and not objects:
+        raise DatasetError(
+            f"{sources}: no annotations at all ({len(dicts)} image(s), 0 objects): there is nothing to train on. "
+            "Annotate the images (or point DATASETS.TRAIN at the annotated file); to get predictions on "
+            "unlabelled images, run a trained model with detectron2's DefaultPredictor (demo/demo.py) instead."
+        )
+    if not mask_on or not objects:
+        return
+    without = [d["file_name"] for d, a in objects if not a.get("segmentation")]
+    if len(without) == len(objects):
+        raise DatasetError(
+            f"{sources}: the annotations have boxes but no masks ('segmentation'), and MODEL.MASK_ON is True "
+            f"(dataset(s) {', '.join(names)}): set MODEL.MASK_ON False to train a box-only detector."
+        )
+    if without:
+        raise DatasetError(
+            f"{sources}: {len(without)} of {len(objects)} objects have no mask ('segmentation'), e.g. in "
+            f"{without[0]}, and MODEL.MASK_ON is True: add their masks, or set MODEL.MASK_ON False."
+        )

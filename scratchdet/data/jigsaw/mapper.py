@@ -8,10 +8,9 @@ import zlib
 import numpy as np
 import torch
 from detectron2.config import CfgNode, configurable
-from detectron2.data import detection_utils as utils
 
 from ..mapper_registry import MAPPER_REGISTRY
-from ..read_image import image_read_error
+from ..read_image import HighBitDepth, high_bit_depth_from_config, read_image_file
 from .assembly import GroupSampler, assemble_canvas
 from .sampling import JigsawSamples, build_jigsaw_samples
 
@@ -36,7 +35,8 @@ class JigsawMapper:
 
     @configurable
     def __init__(self, is_train: bool, *, samples: JigsawSamples, canvas_size: int, image_format: str,
-                 pad_value: tuple[float, ...], min_cell_fraction: float = 0.25, seed: int = 0):
+                 pad_value: tuple[float, ...], min_cell_fraction: float = 0.25, seed: int = 0,
+                 high_bit_depth: HighBitDepth | None = None):
         self.is_train = is_train
         self.samples = samples
         self.canvas_size = canvas_size
@@ -44,6 +44,7 @@ class JigsawMapper:
         self.pad_value = np.round(np.asarray(pad_value, np.float64)).astype(np.uint8)
         self.min_cell_fraction = min_cell_fraction
         self.seed = seed
+        self.high_bit_depth = high_bit_depth
         self.sampler = GroupSampler(samples, shuffle=is_train)
 
     @classmethod
@@ -58,15 +59,13 @@ class JigsawMapper:
             "pad_value": tuple(cfg.MODEL.PIXEL_MEAN),  # normalises to zero in the model
             "min_cell_fraction": j.MIN_CELL_FRACTION,
             "seed": j.SAMPLE_SEED,
+            "high_bit_depth": high_bit_depth_from_config(cfg),
         }
 
     def _crop(self, i: int) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
         s = self.samples
         file_name = s.file_names[s.image_index[i]]
-        try:
-            image = utils.read_image(file_name, format=self.image_format)
-        except (OSError, SyntaxError) as e:
-            raise image_read_error(file_name, e) from e
+        image = read_image_file(file_name, self.image_format, self.high_bit_depth)
         x0, y0, x1, y1 = s.boxes[i].astype(np.int64)
         center = (float(s.centers[i][0] - x0), float(s.centers[i][1] - y0))
         obj = (s.objects[i] if s.objects is not None else np.zeros(4)) - np.array([x0, y0, x0, y0])

@@ -23,7 +23,6 @@ from detectron2.structures import Instances
 from ...config.checks import ConfigError
 from ..datasets.validation import check_dataset_dicts
 from ..mapper_registry import MAPPER_REGISTRY
-from ..read_image import read_dataset_image
 from ..transforms.copy_paste import CopyPaste
 from ..transforms.mosaic import Mosaic
 from ..transforms.policy import build_augmentation_policy, policy_crops
@@ -130,7 +129,7 @@ class AugmentedDatasetMapper(DatasetMapper):
 
     def _read(self, dataset_dict: dict) -> tuple[np.ndarray, list[dict]]:
         """The image and its prepared annotations."""
-        image = read_dataset_image(dataset_dict, self.image_format)
+        image = self.read_image(dataset_dict)
         # Masks are kept for Copy-Paste, which cuts by them, even when the model has none.
         keep_masks = self.use_instance_mask or self.copy_paste is not None
         return image, self._prepare(dataset_dict.get("annotations", []), keep_masks)

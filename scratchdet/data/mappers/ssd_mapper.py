@@ -19,7 +19,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from ..mapper_registry import MAPPER_REGISTRY
-from ..read_image import read_dataset_image
+from ..read_image import high_bit_depth_from_config
 from ..transforms.min_iou_crop import MinIoURandomCrop, box_centres_inside
 from ..transforms.photometric import build_photometric_augmentations
 from ..transforms.zoom_out import RandomExpand
@@ -76,11 +76,12 @@ class SSDMapper(DatasetMapper):
             "is_train": is_train,
             "augmentations": build_ssd_augmentations(cfg, is_train),
             "image_format": cfg.INPUT.FORMAT,
+            "high_bit_depth": high_bit_depth_from_config(cfg),
         }
 
     def __call__(self, dataset_dict: dict) -> dict:
         dataset_dict = copy.deepcopy(dataset_dict)
-        image = read_dataset_image(dataset_dict, self.image_format)
+        image = self.read_image(dataset_dict)
         annos = [a for a in dataset_dict.pop("annotations", []) if a.get("iscrowd", 0) == 0]
         boxes = np.array(
             [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in annos], dtype=np.float64
