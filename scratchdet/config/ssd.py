@@ -18,8 +18,13 @@ def add_ssd_config(cfg: CN) -> None:
     _C.MODEL.SSD.IN_FEATURES = ["res4", "res5"]
     # Output channels of the extra residual layers, one layer and one detection level each, built
     # on the last IN_FEATURES map. Each halves the map (3x3 stride 2); a 3x3 map becomes 1x1.
-    # [512, 256, 256, 256] at 300 px: 19 -> 10, 5, 3, 1 (six levels with res4, res5).
-    _C.MODEL.SSD.EXTRA_CHANNELS = [512, 256, 256, 256]
+    # Four at 300 px: 19 -> 10, 5, 3, 1 (six levels with res4, res5).
+    # The official ScratchDet code uses 128 for all of them (its BasicBlocks after res5).
+    _C.MODEL.SSD.EXTRA_CHANNELS = [128, 128, 128, 128]
+    # Shortcut of the extra residual layers: "strided" (the official code's stride-2 1x1 conv -
+    # norm, a ResNet BasicBlock's) or "avgpool" (average pooling to the output size, then 1x1
+    # conv - norm, as ResNet-D).
+    _C.MODEL.SSD.EXTRA_SHORTCUT = "strided"
     # Default-box scales as fractions of IMAGE_SIZE, one per level plus one: level k has square
     # boxes of SCALES[k] and sqrt(SCALES[k] * SCALES[k + 1]) (SSD's min/max sizes). These are
     # SSD300's VOC sizes (30, 60, 111, 162, 213, 264, 315 px).

@@ -36,6 +36,7 @@ from ...config.checks import GN_GROUPS, ConfigError
 from ...config.feature_checks import FeatureUse, register_feature_uses
 from ..norm_policy import register_norm_key
 from ..ssd import DefaultBoxGenerator, ExtraLayers, SSDHead, ssd_losses, ssd_targets
+from ..ssd.extra_layers import SHORTCUTS
 
 __all__ = ["ScratchDetSSD"]
 
@@ -120,6 +121,8 @@ class ScratchDetSSD(nn.Module):
                 f"MODEL.SSD.ASPECT_RATIOS has {len(s.ASPECT_RATIOS)} lists but there are {num_levels} levels: "
                 f"give one list per level, or one for all."
             )
+        if s.EXTRA_SHORTCUT not in SHORTCUTS:
+            errors.append(f"MODEL.SSD.EXTRA_SHORTCUT={s.EXTRA_SHORTCUT!r}: use one of {list(SHORTCUTS)}.")
         if s.NUM_CLASSES < 1:
             errors.append(f"MODEL.SSD.NUM_CLASSES={s.NUM_CLASSES}: set the number of object classes.")
         extra_norm = cfg.MODEL.RESNETS.NORM
@@ -141,7 +144,7 @@ class ScratchDetSSD(nn.Module):
         return {
             "backbone": backbone,
             "in_features": s.IN_FEATURES,
-            "extra_layers": ExtraLayers(last_channels, s.EXTRA_CHANNELS, extra_norm),
+            "extra_layers": ExtraLayers(last_channels, s.EXTRA_CHANNELS, extra_norm, s.EXTRA_SHORTCUT),
             "default_boxes": default_boxes,
             "head": SSDHead(in_channels, default_boxes.num_boxes_per_position, s.NUM_CLASSES, s.HEAD_NORM),
             "num_classes": s.NUM_CLASSES,

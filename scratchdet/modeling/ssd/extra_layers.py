@@ -19,7 +19,12 @@ from torch import nn
 
 from ..norm_policy import register_residual_block
 
-__all__ = ["ExtraBlock", "ExtraLayers", "extra_output_size"]
+__all__ = ["SHORTCUTS", "ExtraBlock", "ExtraLayers", "extra_output_size"]
+
+# "strided": 1x1 conv - norm on the input subsampled at the centres of the branch's stride-2
+# windows (the official ScratchDet code's stride-2 1x1 shortcut, a ResNet BasicBlock's);
+# "avgpool": average pooling to the output size, then 1x1 conv - norm (ResNet-D's shortcut).
+SHORTCUTS = ("strided", "avgpool")
 
 
 def _padding(size: int) -> int:
@@ -33,14 +38,19 @@ def extra_output_size(size: int) -> int:
 
 
 class ExtraBlock(nn.Module):
-    """conv3x3 stride 2 - norm - ReLU - conv3x3 - norm, plus a shortcut (average pooling to the
-    output size, then 1x1 conv - norm, as ResNet-D's shortcut), then ReLU.
+    """conv3x3 stride 2 - norm - ReLU - conv3x3 - norm, plus a shortcut (see :data:`SHORTCUTS`),
+    then ReLU: a ResNet BasicBlock with stride 2, as the official ScratchDet code builds its
+    extra layers (128 channels each).
 
-    The average-pooling shortcut fits any padding of the first conv (a strided 1x1 shortcut
-    would give 2x2 where the branch gives 1x1)."""
+    The strided shortcut samples the input where the branch's 3x3 windows are centred: every
+    second pixel from 0 with padding 1 (exactly a stride-2 1x1 conv), from 1 without padding
+    (a 3x3 map: its centre pixel), so it matches the branch's output in both cases."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm: str = "BN"):
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "BN", shortcut: str = "strided"):
         super().__init__()
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut={shortcut!r}: use one of {SHORTCUTS} (MODEL.SSD.EXTRA_SHORTCUT).")
+        self.shortcut_type = shortcut
         bias = not norm  # a norm's shift replaces the conv's bias
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride=2, bias=bias, norm=get_norm(norm, out_channels))
         self.conv2 = Conv2d(out_channels, out_channels, 3, padding=1, bias=bias, norm=get_norm(norm, out_channels))
@@ -56,7 +66,12 @@ class ExtraBlock(nn.Module):
             out = self.conv1.norm(out)
         out = F.relu_(out)
         out = self.conv2(out)
-        shortcut = self.shortcut(F.adaptive_avg_pool2d(x, out.shape[-2:]))
+        if self.shortcut_type == "strided":
+            # Centre of output position i: 2i (padding 1) or 2i + 1 (padding 0).
+            sub = x[..., 1 - pad[0] :: 2, 1 - pad[1] :: 2][..., : out.shape[-2], : out.shape[-1]]
+        else:
+            sub = F.adaptive_avg_pool2d(x, out.shape[-2:])
+        shortcut = self.shortcut(sub)
         return F.relu_(out + shortcut)
 
 
@@ -67,11 +82,11 @@ register_residual_block(ExtraBlock, "conv2")
 class ExtraLayers(nn.Module):
     """A chain of :class:`ExtraBlock`; returns the output of every block (one level each)."""
 
-    def __init__(self, in_channels: int, channels: Sequence[int], norm: str = "BN"):
+    def __init__(self, in_channels: int, channels: Sequence[int], norm: str = "BN", shortcut: str = "strided"):
         super().__init__()
         self.out_channels = list(channels)
         ins = [in_channels, *channels[:-1]]
-        self.blocks = nn.ModuleList(ExtraBlock(i, o, norm) for i, o in zip(ins, channels))
+        self.blocks = nn.ModuleList(ExtraBlock(i, o, norm, shortcut) for i, o in zip(ins, channels))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = []

@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""ScratchDet SSD ablations on the embedded shapes data, one row and seed per invocation (so
+each run fits one exclusive CPU slot); results are stored as one json per run under --out, and
+`table` prints them with mean and spread over seeds.
+
+Rows (all Root-ResNet-18 SSD at 128 px, same six levels and default boxes, same schedule):
+  bn_all            BN in backbone, extra layers and head (ScratchDet), LR 0.05
+  bn_backbone       BN in backbone and extra layers only (MODEL.SSD.HEAD_NORM "")
+  no_bn             no norm at all (a divergence is recorded as a result, not a crash)
+  basic_stem        ResNet's 7x7 stem, equal iterations (levels from res2..res5 + 2 extras)
+  basic_stem_time   ResNet's 7x7 stem, equal *time*: iterations scaled by the stored
+                    s/iteration of bn_all over basic_stem (run those two first, same seed)
+  extra_avgpool     extra layers with the average-pool shortcut instead of the strided one
+
+    .venv/bin/python bench/scratchdet_ssd.py run --row bn_all --seed 0 --iters 800
+    .venv/bin/python bench/scratchdet_ssd.py run --row bn_all --seed 0 --iters 800 --time-limit 450  # a chunk
+    .venv/bin/python bench/scratchdet_ssd.py table
+
+A run stopped by --time-limit is stored as "incomplete"; the same command again resumes it from
+its last checkpoint (detectron2's --resume) until it finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from common import REPO, final_ap, seconds_per_iter
+
+CONFIG = "projects/ScratchDet/configs/scratchdet_rootres18_shapes_cpu.yaml"
+BASIC = "projects/ScratchDet/configs/scratchdet_res18_shapes_basicstem_cpu.yaml"
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "bn_all": (CONFIG, []),
+    "bn_backbone": (CONFIG, ["MODEL.SSD.HEAD_NORM", ""]),
+    "no_bn": (CONFIG, ["MODEL.RESNETS.NORM", "", "MODEL.SSD.HEAD_NORM", ""]),
+    "basic_stem": (BASIC, []),
+    "basic_stem_time": (BASIC, []),
+    "extra_avgpool": (CONFIG, ["MODEL.SSD.EXTRA_SHORTCUT", "avgpool"]),
+}
+DIVERGED = ("FloatingPointError", "Loss became infinite or NaN", "Training diverged")
+
+
+def _result_path(out: str, row: str, seed: int) -> str:
+    return os.path.join(out, f"{row}_s{seed}.json")
+
+
+def _load(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _iters(args: argparse.Namespace) -> int:
+    if args.row != "basic_stem_time":
+        return args.iters
+    ref = [_load(_result_path(args.out, r, args.seed)) for r in ("bn_all", "basic_stem")]
+    if any(r is None or r.get("status") != "done" for r in ref):
+        raise SystemExit("basic_stem_time needs finished bn_all and basic_stem runs of the same seed (their s/iteration).")
+    return round(args.iters * ref[0]["s_per_iter"] / ref[1]["s_per_iter"])
+
+
+def run_row(args: argparse.Namespace) -> dict:
+    config, opts = ROWS[args.row]
+    iters = _iters(args)
+    out_dir = os.path.join(args.out, f"{args.row}_s{args.seed}")
+    sched = ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.9)})",
+             "SOLVER.CHECKPOINT_PERIOD", str(args.checkpoint_period), "SCRATCHDET.VIS.NUM_IMAGES", "0",
+             "TEST.EVAL_PERIOD", "0", "SEED", str(args.seed), "OUTPUT_DIR", out_dir]
+    cmd = [sys.executable, "train_net.py", "--config-file", config, *opts, *sched]
+    if os.path.exists(os.path.join(out_dir, "last_checkpoint")):
+        cmd.insert(2, "--resume")
+    t0 = time.time()
+    record = {"row": args.row, "seed": args.seed, "iters": iters, "config": config, "opts": opts}
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.time_limit,
+                              env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    except subprocess.TimeoutExpired:
+        record.update(status="incomplete", note=f"stopped after {args.time_limit} s; run again to resume")
+        return record
+    record["wall_s"] = time.time() - t0
+    if proc.returncode != 0:
+        log = proc.stderr + proc.stdout
+        if any(s in log for s in DIVERGED):
+            # The paper's point is stability: a NaN loss is a result of the row, not a bench failure.
+            record.update(status="diverged", AP=float("nan"), AP50=float("nan"))
+            return record
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    ap, ap50 = final_ap(out_dir)
+    record.update(status="done", AP=ap, AP50=ap50, s_per_iter=seconds_per_iter(out_dir))
+    return record
+
+
+def _fmt(values: list[float]) -> str:
+    vals = [v for v in values if not math.isnan(v)]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.1f}"
+    return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}"
+
+
+def table(out: str) -> str:
+    """Markdown table of the stored runs: mean ± standard deviation over the finished seeds."""
+    rows = {}
+    for path in sorted(glob.glob(os.path.join(out, "*_s*.json"))):
+        r = _load(path)
+        rows.setdefault(r["row"], []).append(r)
+    lines = ["| row | seeds done | diverged | incomplete | iterations | box AP | AP50 | s / iteration |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in [n for n in ROWS if n in rows]:
+        runs = rows[name]
+        done = [r for r in runs if r["status"] == "done"]
+        lines.append(
+            f"| {name} | {len(done)} | {sum(r['status'] == 'diverged' for r in runs)} | "
+            f"{sum(r['status'] == 'incomplete' for r in runs)} | {'/'.join(str(r['iters']) for r in runs)} | "
+            f"{_fmt([r['AP'] for r in done])} | {_fmt([r['AP50'] for r in done])} | "
+            f"{_fmt([r['s_per_iter'] for r in done]) if done else '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--row", choices=list(ROWS), required=True)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--iters", type=int, default=800)
+    r.add_argument("--time-limit", type=float, default=None, help="seconds; stop (resumable) after this")
+    r.add_argument("--checkpoint-period", type=int, default=100)
+    r.add_argument("--out", default="output/bench_scratchdet_ssd")
+    t = sub.add_parser("table")
+    t.add_argument("--out", default="output/bench_scratchdet_ssd")
+    args = ap.parse_args()
+    if args.cmd == "run":
+        record = run_row(args)
+        os.makedirs(args.out, exist_ok=True)
+        with open(_result_path(args.out, args.row, args.seed), "w") as f:
+            json.dump(record, f, indent=1)
+        print(record)
+    print(table(args.out))
+
+
+if __name__ == "__main__":
+    main()
