@@ -12,7 +12,7 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import register_coco_instances
-from detectron2.structures import BoxMode, Boxes, Instances
+from detectron2.structures import Boxes, BoxMode, Instances
 
 from scratchdet.config import load_config_file
 from scratchdet.data.datasets import register_datasets_from_config
@@ -85,7 +85,8 @@ def test_voc_dataset_scores_its_ground_truth(tmp_path):
     for i, n in enumerate(names):
         cv2.imwrite(str(root / "JPEGImages" / f"{n}.jpg"), np.zeros((64, 80, 3), np.uint8))
         objs = "".join(
-            f"<object><name>{cls}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult><bndbox><xmin>{5 + 20 * j}</xmin>"
+            f"<object><name>{cls}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
+            f"<bndbox><xmin>{5 + 20 * j}</xmin>"
             f"<ymin>{6 + i}</ymin><xmax>{20 + 20 * j}</xmax><ymax>{40 + i}</ymax></bndbox></object>"
             for j, cls in enumerate(["dog", "cat"][: 1 + i % 2]))
         (root / "Annotations" / f"{n}.xml").write_text(
