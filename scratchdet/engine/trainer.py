@@ -20,6 +20,7 @@ from ..checkpoint import ScratchCheckpointer, hand_over, load_source_state_dict
 from ..config.checks import ConfigError
 from ..data import build_mapper
 from ..data.datasets import check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
+from ..data.datasets.statistics import warn_if_detections_capped
 from ..evaluation import build_evaluator
 from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modules, recompute_bn_stats
 from ..modeling.freeze import freeze_part
@@ -67,6 +68,7 @@ def load_checked_dataset(cfg: CfgNode, names: list[str] | tuple[str, ...], is_tr
         dicts, ",".join(names), num_classes=len(classes) if classes else None,
         on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION, check_images=cfg.SCRATCHDET.DATA.CHECK_IMAGES,
     )
+    warn_if_detections_capped(cfg, dicts, ",".join(names))
     if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
         dicts = filter_images_with_only_crowd_annotations(dicts)
     return dicts
