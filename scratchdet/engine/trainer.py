@@ -20,6 +20,7 @@ from ..checkpoint import ScratchCheckpointer, hand_over, load_source_state_dict
 from ..config.checks import ConfigError
 from ..data import build_mapper
 from ..data.datasets import check_annotations_fit, check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
+from ..data.datasets.statistics import warn_if_detections_capped
 from ..evaluation import build_evaluator
 from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modules, recompute_bn_stats
 from ..modeling.freeze import freeze_part
@@ -74,6 +75,7 @@ def load_checked_dataset(cfg: CfgNode, names: list[str] | tuple[str, ...], is_tr
     labelled = any("annotations" in d for d in dicts)
     if labelled or configured is not None:
         check_annotations_fit(dicts, names, mask_on=cfg.MODEL.MASK_ON, is_train=is_train)
+    warn_if_detections_capped(cfg, dicts, ",".join(names))
     if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and labelled:
         dicts = filter_images_with_only_crowd_annotations(dicts)
     return dicts

@@ -12,6 +12,7 @@ from ..data.datasets import ensure_dataset_files
 from ..data.datasets.errors import DatasetError
 from . import fast_coco  # noqa: F401  (uses faster-coco-eval where detectron2's _C is missing)
 from .jigsaw_accuracy import JigsawEvaluator
+from .subset_coco import SubsetCOCOEvaluator
 
 
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
@@ -19,7 +20,10 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None =
     if cfg.SCRATCHDET.DATA.TEST_MAPPER == "JigsawMapper":  # jigsaw canvases: classification accuracy
         return JigsawEvaluator()
     output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")
-    evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
+    meta = MetadataCatalog.get(dataset_name)
+    evaluator_type = meta.get("evaluator_type")
+    if evaluator_type == "coco" and meta.get("split_of") is not None:  # a part of its json
+        return SubsetCOCOEvaluator(dataset_name, output_dir=output_folder)
     if evaluator_type in ("coco", "coco_panoptic_seg"):
         return COCOEvaluator(dataset_name, output_dir=output_folder)
     if evaluator_type == "pascal_voc":

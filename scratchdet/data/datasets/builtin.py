@@ -7,6 +7,7 @@ detectron2 itself under $DETECTRON2_DATASETS.
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .coco_json import load_checked_coco_json
+from .metadata import complete_coco_metadata, copy_missing_metadata, point_at_files
 from .shapes import SHAPES_CLASSES, SHAPES_SPLITS, build_shapes_split, default_shapes_root
 
 
@@ -21,36 +22,29 @@ def _register_shapes() -> None:
             return load_checked_coco_json(build_shapes_split(root, split), f"{root}/{split}", name)
 
         # json_file is only known once built: evaluation calls ensure_dataset_files() first.
-        MetadataCatalog.get(name).set(thing_classes=list(SHAPES_CLASSES), evaluator_type="coco",
-                                      shapes_split=split)
+        MetadataCatalog.get(name).set(
+            thing_classes=list(SHAPES_CLASSES), evaluator_type="coco", shapes_split=split,
+            thing_dataset_id_to_contiguous_id={i + 1: i for i in range(len(SHAPES_CLASSES))})
         DatasetCatalog.register(name, load)
 
 
-def _point_at_files(dataset_name: str, json_file: str, image_root: str) -> None:
-    """Set the dataset's json_file and image_root. Metadata refuses to change a set value, so it
-    is re-created (other fields kept) when they moved."""
-    meta = MetadataCatalog.get(dataset_name)
-    if meta.get("json_file") == json_file:
-        return
-    fields = {k: v for k, v in meta.as_dict().items() if k not in ("name", "json_file", "image_root")}
-    MetadataCatalog.remove(dataset_name)
-    MetadataCatalog.get(dataset_name).set(json_file=json_file, image_root=image_root, **fields)
-
-
 def ensure_dataset_files(dataset_name: str) -> None:
-    """Build the embedded dataset's files if this name is one of them (or a split of one), and
-    point its metadata at them."""
+    """Build the embedded dataset's files if this name is one of them (or a split of one), point
+    its metadata at them, and complete the class metadata a COCO evaluator needs (a split gets
+    its source's)."""
     meta = MetadataCatalog.get(dataset_name)
     source = meta.get("split_of")
-    if source is not None:  # a part of another dataset (SCRATCHDET.DATA.SPLIT): its files
+    if source is not None:  # a part of another dataset (SCRATCHDET.DATA.SPLIT): its files and ids
         ensure_dataset_files(source)
         src = MetadataCatalog.get(source)
         if src.get("json_file"):
-            _point_at_files(dataset_name, src.json_file, src.image_root)
+            point_at_files(dataset_name, src.json_file, src.image_root)
+        copy_missing_metadata(source, dataset_name)
         return
     split = meta.get("shapes_split")
     if split is not None:
         root = default_shapes_root()
-        _point_at_files(dataset_name, build_shapes_split(root, split), f"{root}/{split}")
+        point_at_files(dataset_name, build_shapes_split(root, split), f"{root}/{split}")
+    complete_coco_metadata(dataset_name)
 
 _register_shapes()

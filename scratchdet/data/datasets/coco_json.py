@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 from collections import Counter
+import re
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json
@@ -100,8 +102,55 @@ def load_checked_coco_json(json_file: str, image_root: str, dataset_name: str) -
     return load_coco_json(json_file, image_root, dataset_name)
 
 
+# Above this size the categories are found by a scan of the file instead of parsing all of it
+# (COCO's train2017 json is 450 MB; its categories are a few kB at the end).
+_FULL_PARSE_BYTES = 64 << 20
+_CATEGORIES_KEY = re.compile(rb'"categories"\s*:\s*\[')
+
+
+def read_coco_categories(json_file: str, full_parse_bytes: int = _FULL_PARSE_BYTES) -> list[dict] | None:
+    """The ``categories`` list of a COCO json, or None if the file cannot be read as such (the
+    loader then reports the problem, naming the file)."""
+    try:
+        if os.path.getsize(json_file) <= full_parse_bytes:
+            with open(json_file) as f:
+                cats = json.load(f).get("categories")
+        else:
+            cats = None
+            with open(json_file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                for m in _CATEGORIES_KEY.finditer(mm):
+                    start = m.end() - 1
+                    # The list is short: decode a window after the key, widening it if it is cut.
+                    for size in (1 << 16, 1 << 20, 1 << 24):
+                        text = mm[start:start + size].decode("utf-8", errors="replace")
+                        try:
+                            cats = json.JSONDecoder().raw_decode(text)[0]
+                            break
+                        except json.JSONDecodeError:
+                            continue
+        if isinstance(cats, list) and cats and all(isinstance(c, dict) and "id" in c and "name" in c for c in cats):
+            return cats
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def coco_category_metadata(categories: list[dict]) -> dict:
+    """thing_classes and thing_dataset_id_to_contiguous_id exactly as detectron2's
+    ``load_coco_json`` sets them while loading (classes in the order of their sorted ids)."""
+    ids = sorted({c["id"] for c in categories})
+    names = {c["id"]: c["name"] for c in categories}
+    return {"thing_classes": [names[i] for i in ids],
+            "thing_dataset_id_to_contiguous_id": {i: k for k, i in enumerate(ids)}}
+
+
 def register_coco_json(name: str, json_file: str, image_root: str, **metadata) -> None:
     """Register a COCO-json dataset by name (like detectron2's ``register_coco_instances``, with the
-    file checked when the dataset is first loaded). Class names come from the file."""
+    file checked when the dataset is first loaded). Class names and the dataset-id <-> contiguous-id
+    map come from the file's categories, read now: anything that copies or reads the metadata
+    before the dataset is loaded (a split, the evaluator, a model sized by its classes) sees them."""
     DatasetCatalog.register(name, lambda: load_checked_coco_json(json_file, image_root, name))
+    cats = read_coco_categories(json_file)
+    if cats is not None:
+        metadata = {**coco_category_metadata(cats), **metadata}
     MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata)

@@ -6,6 +6,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...config.checks import ConfigError
+from .metadata import complete_coco_metadata, copy_missing_metadata
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -18,19 +19,23 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
 
 
 def register_split(source: str, train_name: str, val_name: str, val_fraction: float, seed: int = 0) -> None:
-    """Register ``train_name`` and ``val_name`` as disjoint parts of ``source`` (same metadata; the
-    COCO evaluator scores only the images it is given, so the source's json serves both)."""
+    """Register ``train_name`` and ``val_name`` as disjoint parts of ``source`` (same metadata,
+    including the dataset-id map the evaluator needs; the COCO evaluator scores only the images
+    it is given, so the source's json serves both)."""
     if source not in DatasetCatalog.list():
         raise ConfigError(f"SCRATCHDET.DATA.SPLIT: dataset '{source}' is not registered (register it with "
                           "SCRATCHDET.DATA.COCO first, or use a built-in name).")
+    complete_coco_metadata(source)  # a source registered without its class ids: read them now
     meta = MetadataCatalog.get(source)
     if meta.get("evaluator_type") not in (None, "coco"):
         raise ConfigError(f"SCRATCHDET.DATA.SPLIT: '{source}' is a {meta.evaluator_type} dataset; splits are "
                           "supported for COCO-json datasets (VOC's evaluator scores its whole split file).")
 
-    def part(which: int):
+    def part(which: int, name: str):
         def load():
             dicts = DatasetCatalog.get(source)
+            # What the source's loader set (a lazily registered COCO json's class ids) holds for its parts.
+            copy_missing_metadata(source, name)
             if len(dicts) < 2:
                 raise ConfigError(f"SCRATCHDET.DATA.SPLIT: '{source}' has {len(dicts)} image(s); need 2 or more.")
             idx = split_indices(len(dicts), val_fraction, seed)[which]
@@ -41,5 +46,5 @@ def register_split(source: str, train_name: str, val_name: str, val_fraction: fl
     for which, name in enumerate((train_name, val_name)):
         if name in DatasetCatalog.list():
             continue
-        DatasetCatalog.register(name, part(which))
+        DatasetCatalog.register(name, part(which, name))
         MetadataCatalog.get(name).set(split_of=source, **fields)

@@ -1,0 +1,55 @@
+import importlib.util
+import logging
+import os
+
+from scratchdet.config import load_config_file
+from scratchdet.data.datasets.statistics import dataset_statistics, max_boxes_per_image, warn_if_detections_capped
+from tests.conftest import DEMO_CONFIG, REPO
+from tests.data.user_coco import write_user_coco
+
+spec = importlib.util.spec_from_file_location("dataset_report", os.path.join(REPO, "tools", "dataset_report.py"))
+dataset_report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(dataset_report)
+
+
+def test_report_applies_as_a_base_config(tmp_path):
+    json_file, img_dir = write_user_coco(tmp_path, "rep", [1, 7, 42], n_images=6, boxes_per_image=5)
+    out = tmp_path / "sizes.yaml"
+    keys = dataset_report.main(["rep_src", "--config-file", DEMO_CONFIG, "--input-size", "160", "--apply", str(out),
+                                "SCRATCHDET.DATA.COCO", f"[['rep_src', '{json_file}', '{img_dir}']]"])
+    assert (tmp_path / "sizes.png").is_file()
+    cfg = load_config_file(str(out))
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.INPUT.MIN_SIZE_TEST == 160
+    assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (160,)
+    assert [list(a) for a in cfg.MODEL.ANCHOR_GENERATOR.SIZES] == keys["MODEL.ANCHOR_GENERATOR.SIZES"]
+    assert cfg.TEST.DETECTIONS_PER_IMAGE == keys["TEST.DETECTIONS_PER_IMAGE"] >= 5
+    assert cfg.MODEL.RPN.POST_NMS_TOPK_TEST >= cfg.TEST.DETECTIONS_PER_IMAGE
+    # boxes 14-30 px at 80 px -> x2 at 160: anchors cover them (within sqrt 2 of one size)
+    sizes = sum(keys["MODEL.ANCHOR_GENERATOR.SIZES"], [])
+    assert sizes[0] <= 28 * 1.42 and len(sizes) == 5 and sizes[1] == 2 * sizes[0]
+
+
+def test_statistics_count_boxes(tmp_path):
+    d = [{"height": 100, "width": 200, "annotations": [
+        {"bbox": [0, 0, 10, 40], "bbox_mode": 1, "category_id": 0}] * 3},
+        {"height": 100, "width": 200, "annotations": []}]
+    s = dataset_statistics(d, ["a"], input_size=50)
+    assert s["boxes_per_image"]["max"] == 3 == max_boxes_per_image(d)
+    assert s["box_size_px"][50] == 20 and s["box_size_resized"][50] == 10
+    assert abs(s["box_size_relative"][50] - 20 / (100 * 200) ** 0.5) < 1e-9
+
+
+def test_warning_when_detections_are_capped(caplog):
+    d = [{"height": 64, "width": 64, "annotations": [{"bbox": [0, 0, 5, 5], "bbox_mode": 1, "category_id": 0}] * 150}]
+    cfg = load_config_file(DEMO_CONFIG, ["TEST.DETECTIONS_PER_IMAGE", "100"])
+    with caplog.at_level(logging.WARNING):
+        warn_if_detections_capped(cfg, d, "crowded")
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "crowded" in msg and "150" in msg and "TEST.DETECTIONS_PER_IMAGE=100" in msg
+    assert cfg.TEST.DETECTIONS_PER_IMAGE == 100  # never changed
+    caplog.clear()
+    cfg = load_config_file(DEMO_CONFIG, ["TEST.DETECTIONS_PER_IMAGE", "200", "MODEL.RPN.POST_NMS_TOPK_TEST", "120"])
+    with caplog.at_level(logging.WARNING):
+        warn_if_detections_capped(cfg, d, "crowded")
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "MODEL.RPN.POST_NMS_TOPK_TEST=120" in msg and "DETECTIONS_PER_IMAGE" not in msg
