@@ -57,7 +57,7 @@ def draw_dataset_grid(dataset_name: str, out_png: str, num_images: int = 6, tile
     meta = MetadataCatalog.get(dataset_name)
     tiles = []
     for d in DatasetCatalog.get(dataset_name)[:num_images]:
-        rgb = read_image(d["file_name"], format="RGB")
+        rgb = read_image_file(d["file_name"], "RGB")
         tiles.append(Visualizer(rgb, meta, scale=tile / max(rgb.shape[:2])).draw_dataset_dict(d).get_image())
     if not tiles:
         raise ValueError(f"Dataset '{dataset_name}' has no images to draw.")

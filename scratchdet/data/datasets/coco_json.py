@@ -6,8 +6,8 @@ import json
 import logging
 import mmap
 import os
-from collections import Counter
 import re
+from collections import Counter
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets import load_coco_json

@@ -12,7 +12,7 @@ from detectron2.data import transforms as T
 from PIL import Image
 
 from ..mapper_registry import MAPPER_REGISTRY
-from ..read_image import read_dataset_image
+from ..read_image import high_bit_depth_from_config, read_dataset_image
 from ..transforms.random_resized_crop import RandomResizedCrop
 
 
@@ -24,8 +24,9 @@ class ImageOnlyMapper:
     of the output, ``file_name`` and ``image_id``; annotations are dropped."""
 
     @configurable
-    def __init__(self, is_train: bool, *, augmentations: list, image_format: str):
+    def __init__(self, is_train: bool, *, augmentations: list, image_format: str, high_bit_depth=None):
         self.is_train = is_train
+        self.high_bit_depth = high_bit_depth
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
 
@@ -38,11 +39,12 @@ class ImageOnlyMapper:
                     T.RandomFlip(horizontal=True)]
         else:
             augs = [RandomResizedCrop(mae.IMAGE_SIZE, (1.0, 1.0), (1.0, 1.0), bicubic)]
-        return {"is_train": is_train, "augmentations": augs, "image_format": cfg.INPUT.FORMAT}
+        return {"is_train": is_train, "augmentations": augs, "image_format": cfg.INPUT.FORMAT,
+                "high_bit_depth": high_bit_depth_from_config(cfg)}
 
     def __call__(self, dataset_dict: dict) -> dict:
         d = copy.deepcopy(dataset_dict)
-        image = read_dataset_image(d, self.image_format)
+        image = read_dataset_image(d, self.image_format, self.high_bit_depth)
         aug_input = T.AugInput(image)
         self.augmentations(aug_input)
         image = aug_input.image
