@@ -56,7 +56,8 @@ def main(args):
             raise ConfigError("--eval-only needs a checkpoint: add MODEL.WEIGHTS path/to/model_final.pth.")
         model = Trainer.build_model(cfg)
         ScratchCheckpointer(
-            model, save_dir=cfg.OUTPUT_DIR, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION
+            model, save_dir=cfg.OUTPUT_DIR, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION,
+            allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE,
         ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         save_results(cfg.OUTPUT_DIR, res, "eval_results.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from typing import Any
 
 import torch
@@ -19,17 +20,49 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file and what to do."""
 
 
+def unsafe_checkpoint_message(path: str, what: str) -> str:
+    return (f"Checkpoint {path} {what}, which can run code when it is read: refused. Use a checkpoint "
+            "saved by scratchdet/detectron2 (tensors and plain values), or, only for a file you trust, "
+            "set SCRATCHDET.CHECKPOINT.ALLOW_PICKLE True.")
+
+
+def safe_torch_load(path: str, allow_pickle: bool = False) -> Any:
+    """``torch.load`` on the CPU that refuses, with a :class:`CheckpointError` naming the file,
+    anything but tensors and plain values unless ``allow_pickle``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as e:
+        if allow_pickle:
+            raise CheckpointError(f"Cannot read checkpoint {path}: {e}") from e
+        raise CheckpointError(unsafe_checkpoint_message(path, "holds objects other than tensors")) from e
+    except Exception as e:  # torch raises many types (KeyError, RuntimeError, ...) for what is not a checkpoint
+        raise CheckpointError(f"Cannot read checkpoint {path}: {type(e).__name__}: {e}. The file is truncated or "
+                              "not a PyTorch checkpoint; pick another one (MODEL.WEIGHTS).") from e
+
+
 class ScratchCheckpointer(DetectionCheckpointer):
     """Saves never leave a half-written ``.pth`` or ``last_checkpoint`` (temporary file, then
     rename), and loading refuses a checkpoint in which fewer than ``min_matched_fraction`` of the
     model's parameters are found with the right shape (a checkpoint from another model), instead
-    of training silently from random weights."""
+    of training silently from random weights. Files are read with ``torch.load(...,
+    weights_only=True)``: a checkpoint that holds other objects than tensors and plain values,
+    or a pickle (``.pkl``, ``.pyth``), could run code when read and is refused unless
+    ``allow_pickle`` (SCRATCHDET.CHECKPOINT.ALLOW_PICKLE) says the file is trusted."""
 
     def __init__(self, model: torch.nn.Module, save_dir: str = "", *, min_matched_fraction: float = 0.5,
-                 **checkpointables: Any):
+                 allow_pickle: bool = False, **checkpointables: Any):
         super().__init__(model, save_dir, **checkpointables)
         self.min_matched_fraction = min_matched_fraction
+        self.allow_pickle = allow_pickle
         self._loading = ""
+
+    def _load_file(self, filename: str) -> dict:
+        if filename.endswith((".pkl", ".pyth")) and not self.allow_pickle:
+            raise CheckpointError(unsafe_checkpoint_message(filename, "is a pickle"))
+        return super()._load_file(filename)
+
+    def _torch_load(self, f: str) -> dict:
+        return safe_torch_load(f, self.allow_pickle)
 
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:

@@ -14,7 +14,7 @@ from tabulate import tabulate
 from torch import nn
 
 from ..io.atomic import atomic_write_json
-from .checkpointer import CheckpointError
+from .checkpointer import CheckpointError, safe_torch_load, unsafe_checkpoint_message
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +38,17 @@ def _register_builtin_rules() -> None:
 _register_builtin_rules()
 
 
-def load_source_state_dict(path: str) -> dict[str, torch.Tensor]:
+def load_source_state_dict(path: str, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
     """The model weights of a checkpoint (detectron2/scratchdet .pth, or a bare state dict)."""
     if not os.path.isfile(path):
         raise CheckpointError(f"Hand-over source not found: {path}. Set SCRATCHDET.HANDOVER.SOURCE (or "
                               "MODEL.WEIGHTS with SCRATCHDET.RUN_PHASES finetune) to a phase-1 checkpoint.")
+    if path.endswith((".pkl", ".pyth")) and not allow_pickle:
+        raise CheckpointError(unsafe_checkpoint_message(path, "is a pickle"))
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = safe_torch_load(path, allow_pickle)
+    except CheckpointError:
+        raise
     except Exception as e:  # torch raises several types for a truncated or foreign file
         raise CheckpointError(f"Cannot read hand-over source {path}: {e}") from e
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None

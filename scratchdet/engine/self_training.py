@@ -20,6 +20,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
 from ..checkpoint import CheckpointError
+from ..checkpoint.checkpointer import safe_torch_load
 from ..config.checks import ConfigError
 from ..data.datasets import register_coco_json
 from ..evaluation.prediction_grid import draw_dataset_grid
@@ -43,7 +44,9 @@ def load_teacher(model: torch.nn.Module, path: str) -> None:
         raise CheckpointError(f"Teacher checkpoint not found: {path}. Set MODEL.WEIGHTS to a trained detector "
                               "of this config (e.g. model_best.pth), or let phase 1 train the teacher.")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = safe_torch_load(path)
+    except CheckpointError:
+        raise
     except Exception as e:  # torch raises several types for foreign or truncated files
         raise CheckpointError(f"Cannot read teacher checkpoint {path}: {e}") from e
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None

@@ -101,6 +101,7 @@ class Trainer(DefaultTrainer):
         self.checkpointer = ScratchCheckpointer(
             model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
             min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION,
+            allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE,
         )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
@@ -116,7 +117,8 @@ class Trainer(DefaultTrainer):
         handover = cfg.SCRATCHDET.HANDOVER
         if handover.SOURCE:
             report = os.path.join(cfg.OUTPUT_DIR, "handover.json") if comm.is_main_process() else None
-            hand_over(model, load_source_state_dict(handover.SOURCE), list(handover.KEY_MAP), report)
+            source = load_source_state_dict(handover.SOURCE, cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE)
+            hand_over(model, source, list(handover.KEY_MAP), report)
             if handover.PRECISE_BN_ITERS > 0 and bn_modules(model):
                 recompute_bn_stats(model, cls.build_train_loader(cfg), handover.PRECISE_BN_ITERS)
                 average_bn_stats_across_processes(model)
