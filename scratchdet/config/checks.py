@@ -112,8 +112,8 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     if get("SOLVER.CLIP_GRADIENTS.ENABLED"):
         need("SOLVER.CLIP_GRADIENTS.CLIP_VALUE", lambda v: v > 0, "the clipping threshold must be positive")
         clip_type = get("SOLVER.CLIP_GRADIENTS.CLIP_TYPE")
-        if clip_type not in ("value", "norm"):
-            errors.append(f"{prefix}SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip_type!r}: use 'value' or 'norm'.")
+        if clip_type not in ("value", "norm", "full_model"):  # full_model: scratchdet.solver
+            errors.append(f"{prefix}SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip_type!r}: use 'value', 'norm' or 'full_model'.")
     return errors
 
 

@@ -44,7 +44,7 @@ def _snapshot(out):
 ARCHITECTURE = {
     "depth": (["MODEL.RESNETS.DEPTH", "34"], "MODEL.RESNETS.DEPTH"),
     "fpn_channels": (["MODEL.FPN.OUT_CHANNELS", "128"], "MODEL.FPN.OUT_CHANNELS"),
-    "num_classes": (["MODEL.ROI_HEADS.NUM_CLASSES", "5"], "MODEL.ROI_HEADS.NUM_CLASSES"),
+    "num_classes": (["MODEL.ROI_HEADS.NUM_CLASSES", "3"], "MODEL.ROI_HEADS.NUM_CLASSES"),
     "mask_off": (["MODEL.MASK_ON", "False"], "MODEL.MASK_ON"),
     "norm": (["MODEL.RESNETS.NORM", "GN"], "MODEL.RESNETS.NORM"),
     "norm_policy": (["SCRATCHDET.NORM.ALL", "GN"], "SCRATCHDET.NORM.ALL"),
