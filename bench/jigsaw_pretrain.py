@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Jigsaw (Montage) pre-training on the embedded shapes data, one row per invocation; every row
 stores its result in ``--out`` (``<row>[_seed<N>].json``) and ``--table`` prints all stored rows.
-Run training rows with ``/work/bin/cpu-run exclusive`` (timings), each under 8 minutes.
+Run training rows alone on the machine (timings), each a separate invocation.
 
 Rows:
 - ``data``: object-fill fraction of the samples and of the canvas cells; how far the ERF-adaptive
@@ -17,8 +17,8 @@ Rows:
   pre-training then fine-tuning.
 
     python bench/jigsaw_pretrain.py --row data
-    /work/bin/cpu-run exclusive python bench/jigsaw_pretrain.py --row probe
-    /work/bin/cpu-run exclusive python bench/jigsaw_pretrain.py --row jigsaw --seed 1
+    python bench/jigsaw_pretrain.py --row probe
+    python bench/jigsaw_pretrain.py --row jigsaw --seed 1
     python bench/jigsaw_pretrain.py --table
 """
 
