@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog, MetadataCatalog, get_detection_dataset_dicts
+from detectron2.data import get_detection_dataset_dicts
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
@@ -36,6 +36,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...config.checks import ConfigError
+from ...config.num_classes import jigsaw_num_classes
 from ..datasets import ensure_dataset_files, register_datasets_from_config
 
 logger = logging.getLogger(__name__)
@@ -227,22 +228,6 @@ def object_fill(samples: JigsawSamples) -> np.ndarray:
         raise ValueError("These samples carry no object boxes (JigsawSamples.objects).")
     b, o = samples.boxes[pos].astype(np.float64), samples.objects[pos].astype(np.float64)
     return (o[:, 2] - o[:, 0]) * (o[:, 3] - o[:, 1]) / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
-
-
-def jigsaw_num_classes(cfg: CfgNode) -> int:
-    """SCRATCHDET.JIGSAW.NUM_CLASSES, or the number of thing_classes of DATASETS.TRAIN[0]."""
-    if cfg.SCRATCHDET.JIGSAW.NUM_CLASSES > 0:
-        return int(cfg.SCRATCHDET.JIGSAW.NUM_CLASSES)
-    if not cfg.DATASETS.TRAIN:
-        raise ConfigError("SCRATCHDET.JIGSAW.NUM_CLASSES is 0 and DATASETS.TRAIN is empty: set one of them.")
-    name = cfg.DATASETS.TRAIN[0]
-    classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None and name in DatasetCatalog.list():
-        DatasetCatalog.get(name)  # COCO-json loaders set thing_classes while loading
-        classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None:
-        raise ConfigError(f"Dataset '{name}' has no thing_classes metadata: set SCRATCHDET.JIGSAW.NUM_CLASSES.")
-    return len(classes)
 
 
 def build_jigsaw_samples(cfg: CfgNode, dataset_names: list[str] | tuple[str, ...]) -> JigsawSamples:

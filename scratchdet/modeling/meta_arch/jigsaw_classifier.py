@@ -16,7 +16,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ...config.checks import ConfigError
-from ...data.jigsaw.sampling import jigsaw_num_classes
+from ...config.num_classes import jigsaw_num_classes
 from ..jigsaw import (
     LABEL_MODES,
     area_weights,
