@@ -1,6 +1,9 @@
 """Shared fixtures: the embedded dataset lives in the repository's datasets/ folder (built once),
 and tiny configs sized for 2 CPU cores."""
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -41,3 +44,37 @@ def run_train_net(args, timeout=600, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"train_net.py {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """train_net.py's ``run`` on parsed ``argv`` in this process (faster than a subprocess);
+    returns (exit code, stderr)."""
+    from detectron2.engine import default_argument_parser
+
+    import train_net
+
+    args = default_argument_parser().parse_args(argv)
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err):
+        try:
+            train_net.run(args)
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
+@pytest.fixture
+def scratchdet_warnings():
+    """Warnings logged under "scratchdet" (its logger stops propagating to the root logger, which
+    pytest's caplog listens on, once detectron2's setup_logger has run in this process)."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logging.getLogger("scratchdet").addHandler(handler)
+    yield records
+    logging.getLogger("scratchdet").removeHandler(handler)

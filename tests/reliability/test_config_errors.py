@@ -2,31 +2,13 @@
 a first line of stderr that names the file or the key, and nothing written to OUTPUT_DIR for
 errors found while reading the config."""
 
-import contextlib
-import io
 import os
 
 import pytest
-from detectron2.engine import default_argument_parser
 
-from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS
+from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS, run_cli
 
 PHASED_CONFIG = os.path.join(REPO, "projects", "DirectPretrain", "configs", "faster_rcnn_R18_FPN_direct_shapes_cpu.yaml")
-
-
-def run_cli(argv: list[str]) -> tuple[int, str]:
-    """train_net.py's ``run`` on parsed ``argv`` in this process; (exit code, stderr)."""
-    import train_net
-
-    args = default_argument_parser().parse_args(argv)
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err):
-        try:
-            train_net.run(args)
-        except SystemExit as e:
-            code = e.code
-    return code, err.getvalue()
 
 
 def assert_user_error(code: int, err: str, *names: str) -> str:

@@ -2,11 +2,8 @@
 the key and what to do (exit code 2 from train_net.py, no checkpoint written), or, for the
 sub-cases, the same message from the public function the entry point calls."""
 
-import contextlib
-import io
 import itertools
 import json
-import logging
 import os
 import re
 
@@ -15,15 +12,13 @@ import numpy as np
 import pytest
 import torch
 from detectron2.data import DatasetCatalog
-from detectron2.engine import default_argument_parser
 from detectron2.structures import BoxMode
 
-import train_net
 from scratchdet.config import ConfigError
 from scratchdet.data.datasets import DatasetError, check_annotations_fit, read_coco_json
 from scratchdet.data.datasets.availability import check_builtin_files, check_registered
 from scratchdet.data.datasets.voc_xml import load_checked_voc
-from tests.conftest import DEMO_CONFIG, TINY_OPTS
+from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_cli
 
 _ids = itertools.count()
 
@@ -36,19 +31,11 @@ def unique(prefix):
 def run_entry(out_dir, *opts, config=DEMO_CONFIG):
     """train_net.run in-process, as `python train_net.py --config-file <config> <opts>` does.
     Returns (exit code, first non-empty line of stderr, all of stderr)."""
-    args = default_argument_parser().parse_args(
-        ["--config-file", config, *TINY_OPTS, "SOLVER.MAX_ITER", "2", "TEST.EVAL_PERIOD", "0",
-         "SCRATCHDET.VIS.NUM_IMAGES", "0", "OUTPUT_DIR", str(out_dir), *opts])
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stderr(err):
-        try:
-            train_net.run(args)
-        except SystemExit as e:
-            code = e.code
+    code, stderr = run_cli(["--config-file", config, *TINY_OPTS, "SOLVER.MAX_ITER", "2", "TEST.EVAL_PERIOD", "0",
+                            "SCRATCHDET.VIS.NUM_IMAGES", "0", "OUTPUT_DIR", str(out_dir), *opts])
     # torch logs "No CUDA runtime is found" (glog format, once per process) when detectron2
     # collects the environment: not ours, not counted.
-    text = "\n".join(line for line in err.getvalue().splitlines() if not re.match(r"[WIE]\d{4} ", line))
+    text = "\n".join(line for line in stderr.splitlines() if not re.match(r"[WIE]\d{4} ", line))
     first = next((line for line in text.splitlines() if line.strip()), "")
     return code, first, text
 
@@ -88,21 +75,6 @@ def coco_opts(json_file, img_dir, name=None):
     name = name or unique("rel_coco")
     return ["SCRATCHDET.DATA.COCO", f"[['{name}', '{json_file}', '{img_dir}']]", "DATASETS.TRAIN", f"('{name}',)",
             "DATASETS.TEST", "()", "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
-
-
-@pytest.fixture
-def scratchdet_warnings():
-    """Warnings logged under "scratchdet" (its logger may not propagate once train_net set it up)."""
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler = Keep(logging.WARNING)
-    logging.getLogger("scratchdet").addHandler(handler)
-    yield records
-    logging.getLogger("scratchdet").removeHandler(handler)
 
 
 # ---------------------------------------------------------------- duplicate ids (bug 3)

@@ -3,7 +3,6 @@ contrast (before: all white) as SCRATCHDET.DATA.HIGH_BIT_DEPTH says; blank image
 silently; bad reading keys name the key."""
 
 import json
-import logging
 import os
 
 import cv2
@@ -118,22 +117,12 @@ def test_error_mode_refuses_naming_file_and_key(tmp_path, name, arr):
         read_image_file(path, "BGR", HighBitDepth("error"))
 
 
-def test_blank_image_is_warned_naming_the_file(tmp_path):
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler = Keep(logging.WARNING)
-    logging.getLogger("scratchdet").addHandler(handler)
-    try:
-        path = _write(tmp_path / "flat16.png", np.full((SIDE, SIDE), 4000, np.uint16))
-        d = {"file_name": path, "height": SIDE, "width": SIDE, "annotations": [{"bbox": [1, 1, 5, 5]}]}
-        image = read_dataset_image(d, "BGR")
-        read_dataset_image(d, "BGR")  # once per file, not once per epoch
-    finally:
-        logging.getLogger("scratchdet").removeHandler(handler)
+def test_blank_image_is_warned_naming_the_file(tmp_path, scratchdet_warnings):
+    records = scratchdet_warnings
+    path = _write(tmp_path / "flat16.png", np.full((SIDE, SIDE), 4000, np.uint16))
+    d = {"file_name": path, "height": SIDE, "width": SIDE, "annotations": [{"bbox": [1, 1, 5, 5]}]}
+    image = read_dataset_image(d, "BGR")
+    read_dataset_image(d, "BGR")  # once per file, not once per epoch
     assert (image == 0).all()
     assert len(records) == 1 and records[0].startswith(f"{path}: the image is blank") and "1 annotation(s)" in records[0]
 

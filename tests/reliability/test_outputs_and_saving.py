@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from scratchdet.io import atomic
-from tests.conftest import DEMO_CONFIG, TINY_OPTS
-from tests.reliability.test_config_errors import assert_user_error, run_cli
+from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_cli
+from tests.reliability.test_config_errors import assert_user_error
 
 # 2 iterations, a checkpoint after each, no evaluation data to wait for.
 TRAIN = [*TINY_OPTS, "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SOLVER.STEPS", "()",

@@ -1,5 +1,4 @@
 import importlib.util
-import logging
 import os
 
 from scratchdet.config import load_config_file
@@ -39,27 +38,15 @@ def test_statistics_count_boxes(tmp_path):
     assert abs(s["box_size_relative"][50] - 20 / (100 * 200) ** 0.5) < 1e-9
 
 
-def _warn(caplog, cfg, dicts):
-    # detectron2's setup_logger (run by earlier in-process trainings) stops "scratchdet" from
-    # propagating to the root logger that caplog listens on: listen on it directly.
-    log = logging.getLogger("scratchdet")
-    log.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.WARNING):
-            warn_if_detections_capped(cfg, dicts, "crowded")
-    finally:
-        log.removeHandler(caplog.handler)
-
-
-def test_warning_when_detections_are_capped(caplog):
+def test_warning_when_detections_are_capped(scratchdet_warnings):
     d = [{"height": 64, "width": 64, "annotations": [{"bbox": [0, 0, 5, 5], "bbox_mode": 1, "category_id": 0}] * 150}]
     cfg = load_config_file(DEMO_CONFIG, ["TEST.DETECTIONS_PER_IMAGE", "100"])
-    _warn(caplog, cfg, d)
-    msg = " ".join(r.getMessage() for r in caplog.records)
+    warn_if_detections_capped(cfg, d, "crowded")
+    msg = " ".join(scratchdet_warnings)
     assert "crowded" in msg and "150" in msg and "TEST.DETECTIONS_PER_IMAGE=100" in msg
     assert cfg.TEST.DETECTIONS_PER_IMAGE == 100  # never changed
-    caplog.clear()
+    scratchdet_warnings.clear()
     cfg = load_config_file(DEMO_CONFIG, ["TEST.DETECTIONS_PER_IMAGE", "200", "MODEL.RPN.POST_NMS_TOPK_TEST", "120"])
-    _warn(caplog, cfg, d)
-    msg = " ".join(r.getMessage() for r in caplog.records)
+    warn_if_detections_capped(cfg, d, "crowded")
+    msg = " ".join(scratchdet_warnings)
     assert "MODEL.RPN.POST_NMS_TOPK_TEST=120" in msg and "DETECTIONS_PER_IMAGE" not in msg
