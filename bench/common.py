@@ -57,3 +57,17 @@ def equal_time_iters(budget_s: float, s_per_iter_main: float, s_per_iter_pre: fl
     it_pre = max(1, round(budget_s * pretrain_share / s_per_iter_pre))
     it_main = max(1, round(budget_s * (1 - pretrain_share) / s_per_iter_main))
     return it_a, (it_pre, it_main)
+
+
+def save_row(path: str, res: dict) -> None:
+    """Store one benchmark row (one invocation) as json and print it."""
+    with open(path, "w") as f:
+        json.dump(res, f)
+    print(json.dumps(res))
+
+
+def load_rows(pattern: str) -> list[dict]:
+    """The rows stored by :func:`save_row` whose files match ``pattern`` (glob), sorted by path."""
+    import glob
+
+    return [json.load(open(p)) for p in sorted(glob.glob(pattern))]

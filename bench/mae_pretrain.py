@@ -14,12 +14,11 @@ run), results stored under --out, the table printed from what is stored:
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import statistics
 
-from common import final_ap, run, seconds_per_iter
+from common import final_ap, load_rows, run, save_row, seconds_per_iter
 
 DET = "projects/ViTDet-Scratch/configs/mask_rcnn_vit_tiny_shapes_cpu.yaml"
 DIRECT = "projects/ViTDet-Scratch/configs/mask_rcnn_vit_tiny_direct_shapes_cpu.yaml"
@@ -63,13 +62,11 @@ def run_row(out: str, row: str, seed: int, budget: float, share: float) -> None:
     box, mask = final_ap(res_dir), final_ap(res_dir, "segm")
     res = {"row": row, "seed": seed, "iters": iters, "wall_s": r["wall_s"], "budget_s": budget,
            "box_AP": box[0], "box_AP50": box[1], "mask_AP": mask[0]}
-    with open(f"{d}.json", "w") as f:
-        json.dump(res, f)
-    print(json.dumps(res))
+    save_row(f"{d}.json", res)
 
 
 def table(out: str) -> None:
-    results = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/*_s*.json"))]
+    results = load_rows(f"{out}/*_s*.json")
     print("| start | seeds | iterations | wall-clock (s) | box AP (mean ± spread) | AP50 | mask AP |")
     print("|---|---|---|---|---|---|---|")
     for row, label in ROWS.items():

@@ -12,11 +12,10 @@ One row and seed per invocation; results stored under --out; the table printed f
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import statistics
 
-from common import final_ap, run
+from common import final_ap, load_rows, run, save_row
 
 CONFIG = "projects/SelfTraining/configs/self_training_faster_rcnn_R18_FPN_shapes10_cpu.yaml"
 COMMON = ["SOLVER.CHECKPOINT_PERIOD", "100000", "SCRATCHDET.VIS.NUM_IMAGES", "0"]
@@ -39,13 +38,11 @@ def run_row(out: str, row: str, seed: int, teacher_iters: int, student_iters: in
                  "SOLVER.STEPS", f"({int(it * 0.8)},)", "OUTPUT_DIR", d])
         res = {"labelled_only": final_ap(d)}
     res.update(row=row, seed=seed, wall_s=r["wall_s"], iters=[teacher_iters, student_iters])
-    with open(f"{d}.json", "w") as f:
-        json.dump(res, f)
-    print(json.dumps(res))
+    save_row(f"{d}.json", res)
 
 
 def table(out: str) -> None:
-    results = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/*_s*.json"))]
+    results = load_rows(f"{out}/*_s*.json")
     print("| model | seeds | box AP (mean ± spread) | AP50 | wall-clock of the run (s) |\n|---|---|---|---|---|")
     for key, label in (("teacher", "teacher (10% labels)"), ("student", "student (10% labels + pseudo-labels)"),
                        ("labelled_only", "10% labels only, teacher + student iterations")):
