@@ -13,17 +13,15 @@ from __future__ import annotations
 import sys
 
 from detectron2.engine import default_argument_parser, default_setup, launch
-from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 import scratchdet  # noqa: F401  (registers everything)
-from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer
-from scratchdet.config import ConfigError, check_config, load_config_file
-from scratchdet.data.datasets import DatasetError, register_datasets_from_config
-from scratchdet.engine import Trainer, lazy_train
-from scratchdet.engine.phases import config_for_eval, run_phases
-from scratchdet.evaluation.results_file import save_results
+from scratchdet import engine
+from scratchdet.checkpoint import CheckpointError
+from scratchdet.config import ConfigError, load_config_file
+from scratchdet.data.datasets import DatasetError
+from scratchdet.engine import lazy_train
 
 USER_ERRORS = (ConfigError, DatasetError, CheckpointError)
 
@@ -34,8 +32,6 @@ def setup(args):
     default_setup(cfg, args)
     # scratchdet's own messages (hand-over tables, dataset checks) go to the console and log.txt too.
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="scratchdet")
-    register_datasets_from_config(cfg)
-    check_config(cfg, world_size=comm.get_world_size(), training=not args.eval_only)
     return cfg
 
 
@@ -44,28 +40,8 @@ def main(args):
         return lazy_train.main(args)
     cfg = setup(args)
     if args.eval_only:
-        cfg = config_for_eval(cfg)
-        if not cfg.MODEL.WEIGHTS and not args.resume:
-            raise ConfigError("--eval-only needs a checkpoint: add MODEL.WEIGHTS path/to/model_final.pth.")
-        model = Trainer.build_model(cfg)
-        ScratchCheckpointer(
-            model, save_dir=cfg.OUTPUT_DIR, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION
-        ).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        res = Trainer.test(cfg, model)
-        save_results(cfg.OUTPUT_DIR, res, "eval_results.json")
-        if comm.is_main_process():
-            verify_results(cfg, res)
-        return res
-    if cfg.SCRATCHDET.PHASE1.ENABLED:
-        # Pre-training then fine-tuning (each phase saves its own results and checkpoints).
-        res = run_phases(cfg, resume=args.resume)
-    else:
-        trainer = Trainer(cfg)
-        trainer.resume_or_load(resume=args.resume)
-        trainer.train()
-        res = getattr(trainer, "_last_eval_results", None)
-    save_results(cfg.OUTPUT_DIR, res, "final_results.json")
-    return res
+        return engine.evaluate(cfg, resume=args.resume)
+    return engine.train(cfg, resume=args.resume)
 
 
 def run(args) -> None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog, MetadataCatalog, get_detection_dataset_dicts
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
@@ -32,7 +31,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...config.checks import ConfigError
-from ..datasets import ensure_dataset_files, register_datasets_from_config
+from ...config.num_classes import jigsaw_num_classes  # also re-exported from here, where it lived
+from ..dataset_dicts import registered_dataset_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -202,31 +202,12 @@ def extract_samples(
     return samples
 
 
-def jigsaw_num_classes(cfg: CfgNode) -> int:
-    """SCRATCHDET.JIGSAW.NUM_CLASSES, or the number of thing_classes of DATASETS.TRAIN[0]."""
-    if cfg.SCRATCHDET.JIGSAW.NUM_CLASSES > 0:
-        return int(cfg.SCRATCHDET.JIGSAW.NUM_CLASSES)
-    if not cfg.DATASETS.TRAIN:
-        raise ConfigError("SCRATCHDET.JIGSAW.NUM_CLASSES is 0 and DATASETS.TRAIN is empty: set one of them.")
-    name = cfg.DATASETS.TRAIN[0]
-    classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None and name in DatasetCatalog.list():
-        DatasetCatalog.get(name)  # COCO-json loaders set thing_classes while loading
-        classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None:
-        raise ConfigError(f"Dataset '{name}' has no thing_classes metadata: set SCRATCHDET.JIGSAW.NUM_CLASSES.")
-    return len(classes)
-
-
 def build_jigsaw_samples(cfg: CfgNode, dataset_names: list[str] | tuple[str, ...]) -> JigsawSamples:
     """Samples of the named registered datasets, with the SCRATCHDET.JIGSAW keys."""
     if not dataset_names:
         raise ConfigError("Jigsaw samples need at least one dataset (DATASETS.TRAIN / DATASETS.TEST).")
     j = cfg.SCRATCHDET.JIGSAW
-    register_datasets_from_config(cfg)
-    for name in dataset_names:
-        ensure_dataset_files(name)
     # Images without annotations are kept: they host negatives.
-    dicts = get_detection_dataset_dicts(list(dataset_names), filter_empty=False)
+    dicts = registered_dataset_dicts(cfg, dataset_names)
     return extract_samples(dicts, jigsaw_num_classes(cfg), seed=j.SAMPLE_SEED, enlarge=j.ENLARGE,
                            min_box_size=j.MIN_BOX_SIZE, negative_ratio=j.NEGATIVE_RATIO)

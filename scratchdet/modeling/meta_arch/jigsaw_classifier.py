@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from torch import nn
 
 from ...config.checks import ConfigError
-from ...data.jigsaw.sampling import jigsaw_num_classes
+from ...config.num_classes import jigsaw_num_classes
 from ..erf import erf_radius, integral_maps, measure_erf, rect_mass
 from ..jigsaw_labels import (
     LABEL_MODES,
