@@ -18,6 +18,7 @@ import logging
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode
@@ -119,11 +120,11 @@ class ScratchCheckpointer(DetectionCheckpointer):
         state = checkpoint["model"]
         if not isinstance(state, dict):
             raise CheckpointError(f"Checkpoint {self._loading} has a 'model' entry that is not a state dict.")
-        self._convert_ndarray_to_tensor(state)
-        bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+        bad = [k for k, v in state.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
         if bad:
             raise CheckpointError(f"Checkpoint {self._loading} is not a state dict of tensors (e.g. {bad[:3]} "
                                   "are not tensors): give a .pth saved by detectron2/scratchdet.")
+        self._convert_ndarray_to_tensor(state)
         if state and all(k.startswith("module.") for k in state):  # saved from a DDP-wrapped model
             state = {k[len("module."):]: v for k, v in state.items()}
         own = self.model.state_dict()

@@ -62,7 +62,8 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
 
 def raise_config_errors(errors: list[str]) -> None:
     """One :class:`ConfigError` listing every message, if there is any."""
-    return errors
+    if errors:
+        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
 
 
 def config_errors(cfg: CfgNode, world_size: int = 1, training: bool = True) -> list[str]:
