@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from detectron2.config import CfgNode
 
-from .errors import ConfigError  # noqa: F401  (re-exported: most modules import it from here)
+from .errors import ConfigError
 from .freeze import freeze_errors
 from .keys import get_key
 from .norm_policy import EMPTY_BATCH_HEADS, SYNC_BN, apply_norm_policy, norm_policy_errors
