@@ -15,5 +15,8 @@ demo: install
 test: install
 	$(PY) -m pytest tests
 
+# The import contracts (.importlinter) run in both: here, and in `make test` as
+# tests/test_import_contracts.py.
 lint: install
 	$(PY) -m ruff check scratchdet train_net.py tests tools bench datasets
+	$(dir $(PY))lint-imports

@@ -1,5 +1,7 @@
-from .checkpointer import CheckpointError, ScratchCheckpointer
-from .handover import hand_over, load_source_state_dict, register_conversion_rule
+from .checkpointer import ScratchCheckpointer
+from .conversion import match_state_dict, register_conversion_rule
+from .errors import CheckpointError
+from .safe_load import ALLOW_PICKLE_KEY, load_checkpoint_file
 
-__all__ = ["CheckpointError", "ScratchCheckpointer", "hand_over", "load_source_state_dict",
-           "register_conversion_rule"]
+__all__ = ["ALLOW_PICKLE_KEY", "CheckpointError", "ScratchCheckpointer", "load_checkpoint_file",
+           "match_state_dict", "register_conversion_rule"]

@@ -1,69 +1,69 @@
-"""detectron2's DetectionCheckpointer with atomic saves and a clear error for a checkpoint that
-belongs to another model."""
+"""detectron2's DetectionCheckpointer extended (as DensePose's checkpointer extends it) into the
+one path by which weights reach a model: ``MODEL.WEIGHTS``, ``--resume`` and phase 2 of a
+two-phase run all load through :class:`ScratchCheckpointer`.
+
+- Safe by default: files are read with ``torch.load(weights_only=True)``; ``.pkl`` files and
+  files holding other objects are refused unless SCRATCHDET.CHECKPOINT.ALLOW_PICKLE
+  (:mod:`.safe_load`).
+- Key map and conversion rules (SCRATCHDET.HANDOVER.KEY_MAP; ViT position terms resized), then
+  a matched-fraction check that refuses a checkpoint of another model, and a report of what was
+  copied, converted and re-initialised, logged and (for a load of weights only, i.e. not a
+  resume) saved as OUTPUT_DIR/handover.json (:mod:`.conversion`).
+- Saves never leave a half-written ``.pth`` or ``last_checkpoint`` (temporary file, then rename).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 from typing import Any
 
+import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode
+from detectron2.utils import comm
 
-from ..io.atomic import atomic_open
+from ..io.atomic import atomic_open, atomic_write_json
+from .conversion import log_report, match_state_dict
+from .errors import CheckpointError
+from .safe_load import load_checkpoint_file, refuse_pickle
 
 logger = logging.getLogger(__name__)
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message names the file and what to do."""
+REMOTE = ("detectron2://", "catalog://", "http://", "https://")
 
 
-def unsafe_checkpoint_message(path: str, what: str) -> str:
-    return (f"Checkpoint {path} {what}, which can run code when it is read: refused. Use a checkpoint "
-            "saved by scratchdet/detectron2 (tensors and plain values), or, only for a file you trust, "
-            "set SCRATCHDET.CHECKPOINT.ALLOW_PICKLE True.")
-
-
-def safe_torch_load(path: str, allow_pickle: bool = False) -> Any:
-    """``torch.load`` on the CPU that refuses, with a :class:`CheckpointError` naming the file,
-    anything but tensors and plain values unless ``allow_pickle``."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
-    except pickle.UnpicklingError as e:
-        if allow_pickle:
-            raise CheckpointError(f"Cannot read checkpoint {path}: {e}") from e
-        raise CheckpointError(unsafe_checkpoint_message(path, "holds objects other than tensors")) from e
-    except Exception as e:  # torch raises many types (KeyError, RuntimeError, ...) for what is not a checkpoint
-        raise CheckpointError(f"Cannot read checkpoint {path}: {type(e).__name__}: {e}. The file is truncated or "
-                              "not a PyTorch checkpoint; pick another one (MODEL.WEIGHTS).") from e
+def _numel(state: dict[str, torch.Tensor], keys) -> int:
+    return sum(state[k].numel() for k in keys if k in state)
 
 
 class ScratchCheckpointer(DetectionCheckpointer):
-    """Saves never leave a half-written ``.pth`` or ``last_checkpoint`` (temporary file, then
-    rename), and loading refuses a checkpoint in which fewer than ``min_matched_fraction`` of the
-    model's parameters are found with the right shape (a checkpoint from another model), instead
-    of training silently from random weights. Files are read with ``torch.load(...,
-    weights_only=True)``: a checkpoint that holds other objects than tensors and plain values,
-    or a pickle (``.pkl``, ``.pyth``), could run code when read and is refused unless
-    ``allow_pickle`` (SCRATCHDET.CHECKPOINT.ALLOW_PICKLE) says the file is trusted."""
+    """See the module doc. ``report_file``: where a load of weights only saves its report."""
 
     def __init__(self, model: torch.nn.Module, save_dir: str = "", *, min_matched_fraction: float = 0.5,
-                 allow_pickle: bool = False, **checkpointables: Any):
+                 key_map: list | None = None, allow_pickle: bool = False, report_file: str | None = None,
+                 **checkpointables: Any):
         super().__init__(model, save_dir, **checkpointables)
         self.min_matched_fraction = min_matched_fraction
+        self.key_map = [list(m) for m in key_map or []]
         self.allow_pickle = allow_pickle
+        self.report_file = report_file
+        self.last_report: dict[str, list] | None = None
         self._loading = ""
+        self._weights_only = False
 
-    def _load_file(self, filename: str) -> dict:
-        if filename.endswith((".pkl", ".pyth")) and not self.allow_pickle:
-            raise CheckpointError(unsafe_checkpoint_message(filename, "is a pickle"))
-        return super()._load_file(filename)
+    @classmethod
+    def from_config(cls, cfg: CfgNode, model: torch.nn.Module, save_dir: str | None = None,
+                    **checkpointables: Any) -> ScratchCheckpointer:
+        """The checkpointer with the SCRATCHDET.CHECKPOINT and SCRATCHDET.HANDOVER keys of ``cfg``."""
+        save_dir = cfg.OUTPUT_DIR if save_dir is None else save_dir
+        report = os.path.join(save_dir, "handover.json") if save_dir and comm.is_main_process() else None
+        return cls(model, save_dir, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION,
+                   key_map=list(cfg.SCRATCHDET.HANDOVER.KEY_MAP), allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE,
+                   report_file=report, **checkpointables)
 
-    def _torch_load(self, f: str) -> dict:
-        return safe_torch_load(f, self.allow_pickle)
-
+    # ---- saving -------------------------------------------------------------------------------
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:
             return
@@ -91,34 +91,91 @@ class ScratchCheckpointer(DetectionCheckpointer):
         with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
             f.write(last_filename_basename)
 
+    # ---- loading ------------------------------------------------------------------------------
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict:
         self._loading = path
-        if path and not path.startswith(("detectron2://", "catalog://", "http://", "https://")):
+        # detectron2 loads MODEL.WEIGHTS with checkpointables=[] (weights only) and a resume with all.
+        self._weights_only = checkpointables is not None and len(checkpointables) == 0
+        if path and not path.startswith(REMOTE):
             local = self.path_manager.get_local_path(path)
-            if not os.path.isfile(local):
+            if not os.path.exists(local):
                 raise CheckpointError(f"Checkpoint not found: {path}. Check MODEL.WEIGHTS (or OUTPUT_DIR/last_checkpoint).")
+            if os.path.isdir(local):
+                raise CheckpointError(f"Checkpoint {path} is a directory, not a file: give the .pth file in it "
+                                      "(e.g. model_final.pth).")
         try:
             return super().load(path, checkpointables)
-        except (RuntimeError, EOFError, OSError) as e:
-            if isinstance(e, CheckpointError):
-                raise
+        except CheckpointError:
+            raise
+        except (RuntimeError, EOFError, OSError, KeyError, AttributeError, TypeError) as e:
             raise CheckpointError(f"Cannot read checkpoint {path}: {e}. The file is truncated or not a "
                                   "PyTorch checkpoint; pick another one (MODEL.WEIGHTS).") from e
 
+    def _load_file(self, filename: str) -> dict:
+        # detectron2 reads .pkl (model zoo) with pickle.load: only when explicitly allowed.
+        # (detectron2 reads .pyth, pycls files, with a plain torch.load: refused the same way.)
+        if filename.endswith((".pkl", ".pyth")) and not self.allow_pickle:
+            raise refuse_pickle(self._loading or filename, "a .pkl/.pyth file is a plain Python pickle.")
+        return super()._load_file(filename)  # .pth: -> _torch_load below
+
+    def _torch_load(self, f: str) -> dict:
+        loaded = load_checkpoint_file(f, allow_pickle=self.allow_pickle)
+        if not isinstance(loaded, dict):
+            raise CheckpointError(f"Checkpoint {self._loading or f} holds a {type(loaded).__name__}, not a "
+                                  "state dict: give a .pth saved by detectron2/scratchdet or a state dict.")
+        return loaded
+
     def _load_model(self, checkpoint: dict):
-        incompatible = super()._load_model(checkpoint)
+        if checkpoint.get("matching_heuristics", False):  # Caffe2/pycls names: detectron2 aligns them
+            return super()._load_model(checkpoint)
+        state = checkpoint["model"]
+        if not isinstance(state, dict):
+            raise CheckpointError(f"Checkpoint {self._loading} has a 'model' entry that is not a state dict.")
+        bad = [k for k, v in state.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
+        if bad:
+            raise CheckpointError(f"Checkpoint {self._loading} is not a state dict of tensors (e.g. {bad[:3]} "
+                                  "are not tensors): give a .pth saved by detectron2/scratchdet.")
+        self._convert_ndarray_to_tensor(state)
+        if state and all(k.startswith("module.") for k in state):  # saved from a DDP-wrapped model
+            state = {k[len("module."):]: v for k, v in state.items()}
         own = self.model.state_dict()
-        missing = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
-        # Counted in values, not tensors: a backbone of another depth is most of a detector's
-        # weights even when the heads' tensors all match.
-        total = sum(v.numel() for v in own.values())
-        matched = sum(v.numel() for k, v in own.items() if k not in missing)
-        if total and matched / total < self.min_matched_fraction:
-            example = sorted(missing)[:3]
-            raise CheckpointError(
-                f"Checkpoint {self._loading} matches only {matched / total:.0%} of the model's weights "
-                f"({len(own) - len(missing & set(own))} of {len(own)} tensors; missing or of another shape, "
-                f"e.g. {example}): it was saved from another model or config. Use a checkpoint of this "
-                "config, or lower SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION to load it partially."
-            )
+        new_state, report = match_state_dict(own, state, self.key_map)
+        self._check_matched(own, state, report)
+        checkpoint["model"] = new_state
+        incompatible = super()._load_model(checkpoint)
+        log_report(report)
+        self.last_report = report
+        if self._weights_only and self.report_file:
+            atomic_write_json(report, self.report_file)
         return incompatible
+
+    def _check_matched(self, own: dict, source: dict, report: dict[str, list]) -> None:
+        """Refuse a checkpoint of another model: fewer than ``min_matched_fraction`` of the model's
+        values found in it, and fewer than that fraction of its values used. (Counted in values,
+        not tensors: a backbone of another depth is most of a detector's weights even when the
+        heads' tensors all match. Both sides, so that a backbone checkpoint can start a detector.)"""
+        used = report["copied"] + [k for k, _ in report["converted"]]
+        total_model = _numel(own, own)
+        frac_model = _numel(own, used) / total_model if total_model else 1.0
+        total_source = _numel(source, source)
+        frac_source = (total_source - _numel(source, self._unused_source_keys(source, report))) / total_source \
+            if total_source else 0.0
+        if max(frac_model, frac_source) >= self.min_matched_fraction or not own:
+            return
+        missing = sorted(k for k, _ in report["reinitialized"])
+        raise CheckpointError(
+            f"Checkpoint {self._loading} matches only {frac_model:.0%} of the model's weights "
+            f"({len(used)} of {len(own)} tensors; missing or of another shape, e.g. {missing[:3]}; "
+            f"{frac_source:.0%} of the checkpoint's weights are used): it was saved from another model "
+            "or config. Use a checkpoint of this config, map its names with SCRATCHDET.HANDOVER.KEY_MAP "
+            "(e.g. [['backbone.', 'backbone.bottom_up.']]), or lower "
+            "SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION to load it partially."
+        )
+
+    def _unused_source_keys(self, source: dict, report: dict[str, list]) -> list[str]:
+        # Report keys are after the key map; map the source's keys the same way to compare.
+        from .conversion import map_keys
+
+        mapped = map_keys({k: k for k in source}, self.key_map)
+        used = set(report["copied"]) | {k for k, _ in report["converted"]}
+        return [orig for new, orig in zip(mapped, mapped.values()) if new not in used]

@@ -9,19 +9,14 @@ from collections.abc import Callable, Iterator
 import torch
 from detectron2.config import CfgNode
 
+from .errors import ConfigError
+from .freeze import freeze_errors
 from .keys import get_key, has_key
+from .norm_policy import EMPTY_BATCH_HEADS, SYNC_BN, apply_norm_policy, norm_policy_errors
 from .self_training import self_training_errors
 
 # detectron2's get_norm builds GroupNorm with 32 groups.
 GN_GROUPS = 32
-SYNC_BN = ("SyncBN", "nnSyncBN")
-# Heads whose batch can be empty on one process (no proposal/instance left): torch's SyncBN
-# rejects empty input, NaiveSyncBatchNorm with stats_mode "N" weighs by batch size and accepts it.
-EMPTY_BATCH_HEADS = ("MODEL.ROI_BOX_HEAD.NORM", "MODEL.ROI_MASK_HEAD.NORM", "MODEL.ROI_KEYPOINT_HEAD.NORM")
-
-
-class ConfigError(ValueError):
-    """A config value or combination that cannot work; the message says which key to change."""
 
 
 def iter_norm_keys(cfg: CfgNode, prefix: str = "") -> Iterator[tuple[str, object]]:
@@ -145,19 +140,29 @@ def schedule_errors(cfg: CfgNode, world_size: int = 1) -> list[str]:
 def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> None:
     """Raise :class:`ConfigError` for a combination that cannot train or run.
 
+    The checks of the config alone; the engine adds those that build part of the model
+    (``scratchdet.engine.setup.check_run_config``: feature names against the backbone).
+
     Args:
         world_size: number of training processes (SyncBN needs more than one).
         training: eval-only runs skip the checks that only matter for training.
     """
-    # Imported here: scratchdet.modeling imports this module for ConfigError.
-    from scratchdet.modeling.norm_policy import apply_norm_policy, norm_policy_errors
+    raise_config_errors(config_errors(cfg, world_size, training))
 
-    from .feature_checks import feature_errors
 
+def raise_config_errors(errors: list[str]) -> None:
+    """One :class:`ConfigError` listing every message, if there is any."""
+    if errors:
+        # The first problem on the first line (it names the key), any others below it.
+        raise ConfigError(f"Invalid config: {errors[0]}" + "".join(f"\n  - {e}" for e in errors[1:]))
+
+
+def config_errors(cfg: CfgNode, world_size: int = 1, training: bool = True) -> list[str]:
+    """The messages :func:`check_config` raises (empty when the config is valid)."""
     errors = norm_policy_errors(cfg)
-    # Check the norms the model will get (SCRATCHDET.NORM.ALL applied) and the feature names.
+    # The norms the model will get (a no-op when set-up has resolved SCRATCHDET.NORM.ALL already).
     cfg = cfg if errors else apply_norm_policy(cfg)
-    errors += feature_errors(cfg)
+    errors += freeze_errors(cfg)
     for norm_key, ch_key, channels in _channels_under_norm(cfg):
         if get_key(cfg, norm_key) == "GN" and channels % GN_GROUPS != 0:
             errors.append(
@@ -192,6 +197,4 @@ def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> No
     bad = cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION
     if bad not in ("error", "drop"):
         errors.append(f"SCRATCHDET.DATA.ON_BAD_ANNOTATION='{bad}': use 'error' or 'drop'.")
-    if errors:
-        # The first problem on the first line (it names the key), any others below it.
-        raise ConfigError(f"Invalid config: {errors[0]}" + "".join(f"\n  - {e}" for e in errors[1:]))
+    return errors

@@ -50,8 +50,9 @@ def add_scratchdet_config(cfg: CN) -> None:
     # Refuse MODEL.WEIGHTS when fewer than this fraction of the model's parameters are found in
     # the checkpoint with the right shape (a checkpoint from another model). 0 disables the check.
     _C.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION = 0.5
-    # Read checkpoints that are pickles (.pkl, or .pth holding objects other than tensors and
-    # plain values). Unpickling can run any code the file holds: only for files you trust.
+    # Checkpoints are read with torch.load(weights_only=True): tensors and numbers only, no code.
+    # True also reads legacy pickles (.pkl model-zoo files, .pth files holding other objects),
+    # which run whatever code the file holds: only for a file you trust.
     _C.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE = False
 
     _C.SCRATCHDET.BEST_CHECKPOINT = CN()

@@ -1,26 +1,19 @@
-"""Checks that the heads' feature names and anchors match what the backbone outputs.
+"""Which config keys name backbone features, per meta-architecture (the declarations the feature
+checks read), and the checks of those keys that need the config alone.
 
 A stem of stride 2 (Root-ResNet) renames the FPN levels (``p{log2 stride}``: p1..p5 instead of
 p2..p6), so a config written for detectron2's ResNet fails deep inside the model with a KeyError
-on a feature name. These checks build the backbone on the ``meta`` device (no memory, no
-compute), read its ``output_shape()`` and say which key to set to what.
+on a feature name. The check against the backbone's real outputs builds the backbone, so it lives
+with the engine (``scratchdet.engine.feature_checks``); meta-architectures declare their keys
+here with :func:`register_feature_uses`, which needs no model.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from detectron2.config import CfgNode
-from detectron2.layers import ShapeSpec
-
-from .checks import ConfigError
-from .keys import get_key
-
-logger = logging.getLogger(__name__)
 
 # detectron2's ResNet builders, which always use the basic stem, and their Root-ResNet twin.
 D2_TO_ROOT_BUILDER = {
@@ -74,35 +67,12 @@ def register_feature_uses(meta_arch: str, uses: list[FeatureUse]) -> None:
     FEATURE_USES[meta_arch] = list(uses)
 
 
-def _fmt(value) -> str:
+def fmt_value(value) -> str:
     """A value as it is written on the command line."""
     return '"' + repr(value).replace(" ", "") + '"' if isinstance(value, (list, tuple)) else repr(value)
 
 
-def backbone_output_shapes(cfg: CfgNode) -> tuple[dict[str, ShapeSpec], int] | None:
-    """``output_shape()`` of the backbone ``cfg`` builds and the number of its FPN top-block
-    levels (0 without one), or None when it cannot be built here (its builder will then report
-    the problem when the model is built). :class:`ConfigError` from a builder propagates."""
-    from detectron2.modeling import build_backbone
-
-    import scratchdet.modeling  # noqa: F401  (registers scratchdet's backbones)
-
-    try:
-        with torch.device("meta"):
-            backbone = build_backbone(cfg)
-    except ConfigError:
-        raise
-    # Any other failure (e.g. a builder calling .item(), which meta tensors lack) is left to
-    # build_model, which reports it with the builder's own message.
-    except Exception as e:
-        logger.debug("Backbone %s not built on the meta device (%s); skipping the feature checks.",
-                     cfg.MODEL.BACKBONE.NAME, e)
-        return None
-    top_block = getattr(backbone, "top_block", None)
-    return dict(backbone.output_shape()), getattr(top_block, "num_levels", 0) if top_block is not None else 0
-
-
-def _builder_key_errors(cfg: CfgNode) -> list[str]:
+def builder_key_errors(cfg: CfgNode) -> list[str]:
     """Root-ResNet keys set while detectron2's own builder (which ignores them) is selected."""
     name = cfg.MODEL.BACKBONE.NAME
     if name not in D2_TO_ROOT_BUILDER:
@@ -124,56 +94,8 @@ def _builder_key_errors(cfg: CfgNode) -> list[str]:
     return errors
 
 
-def _suggest_sizes(strides: list[int], retinanet: bool) -> str:
+def suggest_anchor_sizes(strides: list[int], retinanet: bool) -> str:
     if retinanet:  # detectron2's RetinaNet: 3 octave scales from 4 x stride
         bases = [4 * s for s in strides]
         return f"[[x, x * 2 ** (1 / 3), x * 2 ** (2 / 3)] for x in {bases}] (4 x stride, as detectron2's RetinaNet)"
-    return f"{_fmt([[8 * s] for s in strides])} (8 x stride, as detectron2's FPN)"
-
-
-def feature_errors(cfg: CfgNode) -> list[str]:
-    """Messages for every head feature key and anchor setting that does not match the backbone."""
-    errors = _builder_key_errors(cfg)
-    try:
-        built = backbone_output_shapes(cfg)
-    except ConfigError as e:
-        return errors + [str(e)]
-    if built is None:
-        return errors
-    shapes, num_top = built
-    names = list(shapes)
-    listing = ", ".join(f"{n} (stride {s.stride})" for n, s in shapes.items())
-    source = f"{cfg.MODEL.BACKBONE.NAME}"
-    if "STEM_TYPE" in cfg.MODEL.RESNETS and "resnet" in source:
-        source += f" with MODEL.RESNETS.STEM_TYPE={cfg.MODEL.RESNETS.STEM_TYPE!r}"
-    for use in FEATURE_USES.get(cfg.MODEL.META_ARCHITECTURE, []):
-        if not use.when(cfg):
-            continue
-        value = list(get_key(cfg, use.key))
-        suggested = names if use.top_levels or num_top == 0 else names[: len(names) - num_top]
-        missing = [f for f in value if f not in shapes]
-        if missing:
-            errors.append(
-                f"{use.key}={value} uses {missing}, which the backbone {source} does not output "
-                f"(it outputs {listing}): set {use.key} {_fmt(suggested)}."
-            )
-            continue
-        if use.pyramid and any(
-            shapes[b].stride != 2 * shapes[a].stride for a, b in itertools.pairwise(value)
-        ):
-            errors.append(
-                f"{use.key}={value}: these levels must be consecutive, from high to low resolution "
-                f"(strides {[shapes[f].stride for f in value]}): set {use.key} {_fmt(suggested)}."
-            )
-        if use.anchors:
-            strides = [shapes[f].stride for f in value]
-            for akey in ("SIZES", "ASPECT_RATIOS"):
-                n = len(cfg.MODEL.ANCHOR_GENERATOR[akey])
-                if n not in (1, len(value)):
-                    hint = _suggest_sizes(strides, "RETINANET" in use.key) if akey == "SIZES" else "[[0.5, 1.0, 2.0]]"
-                    errors.append(
-                        f"MODEL.ANCHOR_GENERATOR.{akey} has {n} entries but {use.key} has {len(value)} "
-                        f"levels ({', '.join(value)}): give one list per level (or one list for all), "
-                        f"e.g. MODEL.ANCHOR_GENERATOR.{akey} {hint}."
-                    )
-    return errors
+    return f"{fmt_value([[8 * s] for s in strides])} (8 x stride, as detectron2's FPN)"

@@ -9,9 +9,10 @@ import re
 import yaml
 from detectron2.config import CfgNode, get_cfg
 
-from .checks import ConfigError
 from .defaults import add_scratchdet_config
+from .errors import ConfigError
 from .keys import get_key, has_key
+from .norm_policy import apply_norm_policy
 
 
 def get_scratchdet_cfg() -> CfgNode:
@@ -200,8 +201,6 @@ def load_config_file(config_file: str, opts: list[str] | None = None, cfg: CfgNo
             raise _unknown_key_error(cfg, e, "the command-line opts") from None
         except ValueError as e:  # yacs: a value of another type than the key's default
             raise _type_mismatch_error(e, "the command-line opts") from None
-    # Resolve SCRATCHDET.NORM.ALL into the per-part norm keys, so that the dumped config.yaml,
-    # the checks and the model all see the norms the model really gets.
-    from ..modeling.norm_policy import apply_norm_policy
-
+    # Resolve SCRATCHDET.NORM.ALL into the per-part norm keys (once, here), so that the dumped
+    # config.yaml, the checks and the model all see the norms the model really gets.
     return apply_norm_policy(cfg)

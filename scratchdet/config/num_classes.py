@@ -1,12 +1,24 @@
-"""Number of classes derived from the config and the registered datasets (used by models and
-data alike, so it lives with the config)."""
+"""Numbers of classes read from the config (or, when the config leaves it to the data, from the
+training dataset's metadata in detectron2's catalog)."""
 
 from __future__ import annotations
 
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .checks import ConfigError
+from .errors import ConfigError
+
+
+def model_num_classes(cfg: CfgNode) -> tuple[str, int] | None:
+    """(config key, value) of the number of classes the configured detector predicts."""
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch in ("GeneralizedRCNN", "PanopticFPN"):
+        return "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    if arch == "RetinaNet":
+        return "MODEL.RETINANET.NUM_CLASSES", cfg.MODEL.RETINANET.NUM_CLASSES
+    if arch == "ScratchDetSSD":
+        return "MODEL.SSD.NUM_CLASSES", cfg.MODEL.SSD.NUM_CLASSES
+    return None
 
 
 def jigsaw_num_classes(cfg: CfgNode) -> int:

@@ -17,20 +17,28 @@ def add_phases_config(cfg: CN) -> None:
     _C.SCRATCHDET.RUN_PHASES = "all"
 
     _C.SCRATCHDET.HANDOVER = CN()
-    # Checkpoint whose weights are handed to the model when it is built (set by the phase runner;
-    # set it yourself to fine-tune from any phase-1 checkpoint). "" = none.
-    _C.SCRATCHDET.HANDOVER.SOURCE = ""
-    # Prefix rewrites of the source's keys, [[from, to], ...], e.g. [["backbone.", "backbone.bottom_up."]]
+    # How weights that arrive by MODEL.WEIGHTS are handed to the model (phase 2 of a two-phase run
+    # loads phase 1's checkpoint by MODEL.WEIGHTS too, through the same checkpointer):
+    # Prefix rewrites of the checkpoint's keys, [[from, to], ...], e.g. [["backbone.", "backbone.bottom_up."]]
     # to hand a classifier's backbone to an FPN detector.
     _C.SCRATCHDET.HANDOVER.KEY_MAP = []
-    # Iterations of phase-2 training data over which BatchNorm statistics are re-estimated after the
-    # hand-over, before anything is frozen: statistics gathered at phase 1's resolution do not fit
-    # phase 2's (fine-tuning from them diverged here). 0 disables it.
+    # Iterations of training data over which BatchNorm statistics (trainable and frozen BN alike)
+    # are re-estimated after MODEL.WEIGHTS is loaded (not on --resume): statistics gathered at
+    # another resolution (phase 1's) do not fit this training's (fine-tuning from them diverged
+    # here). 0 disables it.
     _C.SCRATCHDET.HANDOVER.PRECISE_BN_ITERS = 20
-    # Part of the phase-2 model frozen after the hand-over (weights and BN statistics):
-    # "" (nothing), "backbone" (the bottom-up network), "backbone+neck" (backbone and FPN) or
-    # "stages:N" (ResNet stem and stages res2..res(N), as MODEL.BACKBONE.FREEZE_AT N).
+    # Replaced by MODEL.WEIGHTS (any checkpoint given there is handed over the same way); setting
+    # it is an error that says so.
+    _C.SCRATCHDET.HANDOVER.SOURCE = ""
+    # Replaced by SCRATCHDET.FREEZE ("backbone", "backbone+neck") and MODEL.BACKBONE.FREEZE_AT N
+    # (for "stages:N"); setting it is an error that says so.
     _C.SCRATCHDET.HANDOVER.FREEZE = ""
+
+    # Part of the model frozen for training (weights and BN statistics, BN becoming FrozenBN):
+    # "" (nothing), "backbone" (the bottom-up network) or "backbone+neck" (backbone and FPN).
+    # To freeze only the stem and first ResNet stages use detectron2's MODEL.BACKBONE.FREEZE_AT.
+    # In a two-phase run it applies to phase 2 (set SCRATCHDET.PHASE1.SCRATCHDET.FREEZE for phase 1).
+    _C.SCRATCHDET.FREEZE = ""
 
     _C.SCRATCHDET.LOWRES = CN()
     # Side of the square training images of mapper "LowResPretrainMapper" (the paper: 448).

@@ -1,11 +1,15 @@
 """Two-phase training in one command: phase 1 (pre-training) then phase 2 (fine-tuning).
 
-Each phase is a normal :class:`Trainer` run with its own config, data loader, optimizer, LR
-schedule and checkpoints (OUTPUT_DIR/phase1, OUTPUT_DIR/phase2). When phase 1 ends, its final
-weights are handed to phase 2's model as it is built (copied / converted / re-initialised, BN
-statistics re-estimated on phase-2 data, parts frozen: see SCRATCHDET.HANDOVER). ``--resume``
-continues where the command stopped: inside phase 1, at the boundary, or inside phase 2.
-OUTPUT_DIR/metrics.json holds both phases' lines, each with its "phase"; loss_curve.png shows both.
+This module makes the phases' configs and merges their outputs; :mod:`.runner` runs them (a
+single-phase job is a one-phase run of the same runner). Each phase is a normal
+:class:`Trainer` run with its own config, data loader, optimizer, LR schedule and checkpoints
+(OUTPUT_DIR/phase1, OUTPUT_DIR/phase2). Phase 2 loads phase 1's final weights by MODEL.WEIGHTS,
+through the same checkpointer as any MODEL.WEIGHTS (copied / converted / re-initialised, report
+in handover.json, BN statistics re-estimated on phase-2 data; see SCRATCHDET.HANDOVER).
+Self-training's students are phases 3, 4, ... (one per round after the first, whose student is
+phase 2). ``--resume`` continues where the command stopped: inside phase 1, at the boundary, or
+inside a later phase. OUTPUT_DIR/metrics.json holds every phase's lines, each with its "phase";
+loss_curve.png shows them all.
 """
 
 from __future__ import annotations
@@ -18,12 +22,10 @@ import shutil
 from detectron2.config import CfgNode
 from detectron2.utils import comm
 
-from ..config.checks import ConfigError, check_config
-from ..evaluation.results_file import save_results
+from ..config.errors import ConfigError
+from ..config.norm_policy import apply_norm_policy
 from ..io.atomic import atomic_open
-from ..modeling.norm_policy import apply_norm_policy
 from .hooks.loss_curve import plot_loss_curves, read_metrics
-from .resume_check import config_file_to_write
 
 logger = logging.getLogger(__name__)
 PHASE_NAMES = {1: "pretrain", 2: "finetune"}
@@ -42,26 +44,30 @@ def phase1_config(cfg: CfgNode) -> CfgNode:
     overrides.defrost()
     overrides.pop("ENABLED", None)
     # Phase-2-only settings do not carry over to phase 1 (unless the block sets them again).
-    p1.SCRATCHDET.HANDOVER.SOURCE = ""
-    p1.SCRATCHDET.HANDOVER.FREEZE = ""
+    p1.SCRATCHDET.HANDOVER.KEY_MAP = []
+    p1.SCRATCHDET.FREEZE = ""
     try:
         p1.merge_from_other_cfg(overrides)
     except (KeyError, AssertionError, ValueError) as e:
         raise ConfigError(f"SCRATCHDET.PHASE1: {e}. The block takes the keys of the whole config "
                           "(e.g. PHASE1.SOLVER.MAX_ITER, PHASE1.INPUT.MIN_SIZE_TRAIN).") from None
     _single_phase(p1, os.path.join(cfg.OUTPUT_DIR, "phase1"))
-    return _finish(p1)
+    # The block may change SCRATCHDET.NORM.ALL: phase 1's own derived values are resolved here.
+    p1 = apply_norm_policy(p1)
+    p1.freeze()
+    return p1
 
 
 def phase2_config(cfg: CfgNode, source: str, phase: int = 2) -> CfgNode:
-    """The config of phase 2 (or of a later student round, ``phase`` > 2): the config itself,
-    its weights handed over from ``source``."""
+    """The config of phase 2 (or of a later student round of self-training, ``phase`` > 2): the
+    config itself, loading ``source`` by MODEL.WEIGHTS (the one weight-loading path: key map,
+    conversions, report, BN re-estimation)."""
     p2 = cfg.clone()
     p2.defrost()
     _single_phase(p2, os.path.join(cfg.OUTPUT_DIR, f"phase{phase}"))
-    p2.SCRATCHDET.HANDOVER.SOURCE = source
-    p2.MODEL.WEIGHTS = ""  # the hand-over loads the weights, with its conversion rules
-    return _finish(p2)
+    p2.MODEL.WEIGHTS = source
+    p2.freeze()
+    return p2
 
 
 def _single_phase(cfg: CfgNode, output_dir: str) -> None:
@@ -73,12 +79,6 @@ def _single_phase(cfg: CfgNode, output_dir: str) -> None:
     cfg.OUTPUT_DIR = output_dir
 
 
-def _finish(cfg: CfgNode) -> CfgNode:
-    cfg = apply_norm_policy(cfg)
-    cfg.freeze()
-    return cfg
-
-
 def config_for_eval(cfg: CfgNode) -> CfgNode:
     """The config --eval-only uses: phase 1's when SCRATCHDET.RUN_PHASES is "pretrain", else the config."""
     if cfg.SCRATCHDET.PHASE1.ENABLED and cfg.SCRATCHDET.RUN_PHASES == "pretrain":
@@ -88,26 +88,6 @@ def config_for_eval(cfg: CfgNode) -> CfgNode:
         p1.freeze()
         return p1
     return cfg
-
-
-def _train_phase(cfg: CfgNode, phase: int, resume: bool):
-    from .trainer import Trainer  # the runner drives the trainer, not the other way round
-
-    logger.info(f"===== Phase {phase} ({phase_name(phase)}): output in {cfg.OUTPUT_DIR} =====")
-    if comm.is_main_process():
-        os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-        # On --resume the record of the config the phase started with is kept (resume_check).
-        with atomic_open(config_file_to_write(cfg.OUTPUT_DIR, resume), "w") as f:
-            f.write(cfg.dump())
-    comm.synchronize()
-    check_config(cfg, world_size=comm.get_world_size(), training=True)
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=resume)
-    trainer.train()
-    comm.synchronize()
-    results = getattr(trainer, "_last_eval_results", None)
-    save_results(cfg.OUTPUT_DIR, results, "final_results.json")
-    return results
 
 
 def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
@@ -138,57 +118,3 @@ def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
         if os.path.isfile(src):
             with open(src, "rb") as fin, atomic_open(os.path.join(out, name), "wb") as fout:
                 shutil.copyfileobj(fin, fout)
-
-
-def run_phases(cfg: CfgNode, resume: bool):
-    """Run the phases of SCRATCHDET.RUN_PHASES; returns the last phase's evaluation results."""
-    run = cfg.SCRATCHDET.RUN_PHASES
-    if run not in ("all", "pretrain", "finetune"):
-        raise ConfigError(f"SCRATCHDET.RUN_PHASES={run!r}: use 'all', 'pretrain' or 'finetune'.")
-    p1 = phase1_config(cfg)
-    p1_final = os.path.join(p1.OUTPUT_DIR, "model_final.pth")
-    results = None
-    if run in ("all", "pretrain"):
-        if resume and os.path.isfile(p1_final):
-            logger.info(f"Phase 1 already finished ({p1_final}): continuing with phase 2.")
-        else:
-            results = _train_phase(p1, 1, resume)
-        if run == "pretrain":
-            merge_phase_outputs(cfg, p1)
-            return results
-    source = p1_final if run == "all" else (cfg.MODEL.WEIGHTS or p1_final)
-    if cfg.SCRATCHDET.SELF_TRAINING.ENABLED:
-        results = _student_rounds(cfg, p1, source, resume)
-        merge_phase_outputs(cfg, p1)
-        return results
-    p2_dir = os.path.join(cfg.OUTPUT_DIR, "phase2")
-    resume_p2 = resume and os.path.isfile(os.path.join(p2_dir, "last_checkpoint"))
-    # Resuming phase 2 loads its own last checkpoint: no second hand-over.
-    p2 = phase2_config(cfg, "" if resume_p2 else source)
-    results = _train_phase(p2, 2, resume_p2)
-    merge_phase_outputs(cfg, p1)
-    return results
-
-
-def _student_rounds(cfg: CfgNode, p1: CfgNode, teacher: str, resume: bool):
-    """Self-training: per round, the teacher pseudo-labels SELF_TRAINING.UNLABELLED, then a
-    student (phase round+1) trains on DATASETS.TRAIN + the pseudo-labels; it teaches the next round."""
-    from .self_training import pseudo_label_round, student_config
-
-    st = cfg.SCRATCHDET.SELF_TRAINING
-    # The first teacher has phase 1's architecture when it comes from phase 1, else the config's.
-    teacher_cfg = p1 if teacher == os.path.join(p1.OUTPUT_DIR, "model_final.pth") else phase2_config(cfg, "")
-    results = None
-    for r in range(1, st.ROUNDS + 1):
-        phase = r + 1
-        out = os.path.join(cfg.OUTPUT_DIR, f"phase{phase}")
-        final = os.path.join(out, "model_final.pth")
-        if resume and os.path.isfile(final):
-            logger.info(f"Student of round {r} already finished ({final}).")
-        else:
-            pseudo = pseudo_label_round(teacher_cfg, teacher, cfg.OUTPUT_DIR, r)
-            resume_s = resume and os.path.isfile(os.path.join(out, "last_checkpoint"))
-            source = "" if resume_s or st.STUDENT_INIT == "scratch" else teacher
-            results = _train_phase(student_config(phase2_config(cfg, source, phase), pseudo), phase, resume_s)
-        teacher, teacher_cfg = final, phase2_config(cfg, "")
-    return results

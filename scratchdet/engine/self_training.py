@@ -19,8 +19,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-from ..checkpoint import CheckpointError
-from ..checkpoint.checkpointer import safe_torch_load
+from ..checkpoint import CheckpointError, load_checkpoint_file
 from ..config.checks import ConfigError
 from ..data.datasets import register_coco_json
 from ..evaluation.prediction_grid import draw_dataset_grid
@@ -43,12 +42,7 @@ def load_teacher(model: torch.nn.Module, path: str) -> None:
     if not os.path.isfile(path):
         raise CheckpointError(f"Teacher checkpoint not found: {path}. Set MODEL.WEIGHTS to a trained detector "
                               "of this config (e.g. model_best.pth), or let phase 1 train the teacher.")
-    try:
-        ckpt = safe_torch_load(path)
-    except CheckpointError:
-        raise
-    except Exception as e:  # torch raises several types for foreign or truncated files
-        raise CheckpointError(f"Cannot read teacher checkpoint {path}: {e}") from e
+    ckpt = load_checkpoint_file(path)  # safe: tensors and plain values only
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"Teacher checkpoint {path} holds no 'model' state dict.")

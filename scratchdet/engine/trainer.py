@@ -1,90 +1,47 @@
 """scratchdet's Trainer: detectron2's DefaultTrainer with datasets checked before training, the
 mapper and extra hooks chosen by config, the evaluator chosen by the dataset's evaluator_type,
-atomic checkpoints, CPU threads that fit the free cores, and multi-process training that also works on CPU (gloo)."""
+atomic checkpoints, CPU threads that fit the free cores, weights loaded through scratchdet's
+checkpointer (safe loading, conversions, report, BN statistics re-estimated after MODEL.WEIGHTS),
+and multi-process training that also works on CPU (gloo)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 
 import torch
 from detectron2.config import CfgNode
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
-from detectron2.data.build import filter_images_with_only_crowd_annotations, get_detection_dataset_dicts
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
+from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import ScratchCheckpointer, hand_over, load_source_state_dict
-from ..config.checks import ConfigError
+from ..checkpoint import ScratchCheckpointer
+from ..config.num_classes import model_num_classes  # noqa: F401  (re-exported: it lived here)
 from ..data import build_mapper
-from ..data.datasets import check_annotations_fit, check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
-from ..data.datasets.statistics import warn_if_detections_capped
+from ..data.dataset_dicts import load_checked_dataset
 from ..evaluation import build_evaluator
-from ..modeling.bn_statistics import average_bn_stats_across_processes, bn_modules, recompute_bn_stats
 from ..modeling.freeze import freeze_part
-from ..modeling.norm_policy import apply_norm_policy, init_for_scratch
+from ..modeling.norm_policy import init_for_scratch
 from ..solver import build_optimizer, uses_param_groups
 from .cpu_threads import configure_cpu
 from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
+from .precise_bn import reestimate_bn_stats
 from .resume_check import schedule_of_config
 
 logger = logging.getLogger(__name__)
 
-
-def model_num_classes(cfg: CfgNode) -> tuple[str, int] | None:
-    """(config key, value) of the number of classes the configured detector predicts."""
-    arch = cfg.MODEL.META_ARCHITECTURE
-    if arch in ("GeneralizedRCNN", "PanopticFPN"):
-        return "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    if arch == "RetinaNet":
-        return "MODEL.RETINANET.NUM_CLASSES", cfg.MODEL.RETINANET.NUM_CLASSES
-    if arch == "ScratchDetSSD":
-        return "MODEL.SSD.NUM_CLASSES", cfg.MODEL.SSD.NUM_CLASSES
-    return None
-
-
-def load_checked_dataset(cfg: CfgNode, names: list[str] | tuple[str, ...], is_train: bool) -> list[dict]:
-    """Dataset dicts of ``names``, registered from the config if needed and checked (files exist,
-    boxes valid, classes known; see SCRATCHDET.DATA.*)."""
-    register_datasets_from_config(cfg)
-    for name in names:
-        ensure_dataset_files(name)
-    # Checked before images without annotations are filtered out, so that every file is checked.
-    dicts = get_detection_dataset_dicts(
-        names, filter_empty=False,
-        min_keypoints=cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if is_train and cfg.MODEL.KEYPOINT_ON else 0,
-    )
-    classes = MetadataCatalog.get(names[0]).get("thing_classes")
-    configured = model_num_classes(cfg)
-    if classes is not None and configured is not None and configured[1] != len(classes):
-        raise ConfigError(
-            f"Dataset '{names[0]}' has {len(classes)} classes {classes[:10]} but {configured[0]}="
-            f"{configured[1]}: set {configured[0]} {len(classes)}."
-        )
-    dicts = check_dataset_dicts(
-        dicts, ",".join(names), num_classes=len(classes) if classes else None,
-        on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION, check_images=cfg.SCRATCHDET.DATA.CHECK_IMAGES,
-    )
-    # Image-only dicts (unlabelled sets, for phases that need no labels such as MAE) have no
-    # "annotations" at all: nothing to fit or filter there, unless a detector is asked to learn from them.
-    labelled = any("annotations" in d for d in dicts)
-    if labelled or configured is not None:
-        check_annotations_fit(dicts, names, mask_on=cfg.MODEL.MASK_ON, is_train=is_train)
-    warn_if_detections_capped(cfg, dicts, ",".join(names))
-    if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and labelled:
-        dicts = filter_images_with_only_crowd_annotations(dicts)
-    return dicts
+__all__ = ["Trainer", "load_checked_dataset"]
 
 
 class Trainer(DefaultTrainer):
     def __init__(self, cfg: CfgNode):
-        # DefaultTrainer.__init__, with two changes that its classmethods cannot make: DDP without
-        # device_ids on CPU (gloo), and the atomic checkpointer.
+        # Mirrors DefaultTrainer.__init__ of detectron2 0.7.2, changing only what its classmethods
+        # cannot: DDP without device_ids on CPU (gloo), and scratchdet's checkpointer.
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
@@ -98,32 +55,36 @@ class Trainer(DefaultTrainer):
         model = create_ddp_model(model, broadcast_buffers=False, device_ids=device_ids)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = ScratchCheckpointer(
-            model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self),
-            min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION,
-            allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE,
-        )
+        self.checkpointer = ScratchCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
+        self.last_results = None
         self.register_hooks(self.build_hooks())
 
     @classmethod
     def build_model(cls, cfg: CfgNode):
-        cfg = apply_norm_policy(cfg)
+        # ``cfg`` is resolved at set-up (norm policy applied by load_config_file): the model reads it.
         model = super().build_model(cfg)
         # From-scratch initialisation options (SCRATCHDET.INIT.*), before any weights are loaded.
         model = init_for_scratch(model, cfg)
-        handover = cfg.SCRATCHDET.HANDOVER
-        if handover.SOURCE:
-            report = os.path.join(cfg.OUTPUT_DIR, "handover.json") if comm.is_main_process() else None
-            source = load_source_state_dict(handover.SOURCE, cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE)
-            hand_over(model, source, list(handover.KEY_MAP), report)
-            if handover.PRECISE_BN_ITERS > 0 and bn_modules(model):
-                recompute_bn_stats(model, cls.build_train_loader(cfg), handover.PRECISE_BN_ITERS)
-                average_bn_stats_across_processes(model)
-        freeze_part(model, handover.FREEZE)
+        # Frozen parts are frozen as the model is built (as detectron2's FREEZE_AT): weights then
+        # load into them, and their statistics are re-estimated with the others (resume_or_load).
+        freeze_part(model, cfg.SCRATCHDET.FREEZE)
         return model
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """detectron2's resume_or_load; on resume the config's LR schedule applies (not the
+        checkpoint's learning rates); after weights arrive by MODEL.WEIGHTS (not a resume), the
+        BN statistics are re-estimated on this training's data (SCRATCHDET.HANDOVER.PRECISE_BN_ITERS)."""
+        with schedule_of_config(self):
+            super().resume_or_load(resume=resume)
+        resumed = resume and self.checkpointer.has_checkpoint()
+        iters = self.cfg.SCRATCHDET.HANDOVER.PRECISE_BN_ITERS
+        if not resumed and self.cfg.MODEL.WEIGHTS and iters > 0:
+            model = self._trainer.model
+            model = model.module if isinstance(model, DistributedDataParallel) else model
+            reestimate_bn_stats(model, iter(self._trainer.data_loader), iters)
 
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -162,14 +123,10 @@ class Trainer(DefaultTrainer):
             ret.append(writer)
         return ret + [PredictionPNGHook(self.cfg), LossCurveHook(self.cfg)]
 
-    def resume_or_load(self, resume: bool = True) -> None:
-        # On resume, the config's LR schedule applies (not the checkpoint's learning rates).
-        with schedule_of_config(self):
-            super().resume_or_load(resume=resume)
-
     def train(self):
+        """Train; returns the last evaluation's results (None without a test set)."""
         try:
-            return super().train()
+            super().train()
         except FloatingPointError as e:
             # Name the checkpoint to go back to only when one was written.
             last = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else ""
@@ -180,4 +137,5 @@ class Trainer(DefaultTrainer):
                 "SOLVER.WARMUP_ITERS, trained norms everywhere (SCRATCHDET.NORM / MODEL.*.NORM BN or GN), "
                 f"or SOLVER.CLIP_GRADIENTS.ENABLED True. {where}"
             ) from e
-
+        self.last_results = getattr(self, "_last_eval_results", None)
+        return self.last_results

@@ -1,11 +1,25 @@
 import json
+import os
 
 import pytest
 import torch
 from torch import nn
 
-from scratchdet.checkpoint import CheckpointError, hand_over, load_source_state_dict, register_conversion_rule
-from scratchdet.checkpoint.handover import CONVERSION_RULES
+from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer, register_conversion_rule
+from scratchdet.checkpoint.conversion import CONVERSION_RULES
+
+
+def hand_over(model, state, key_map=None, report_file=None, tmp_path=None):
+    """Weights handed over as MODEL.WEIGHTS arrive: saved to a file, loaded (weights only) by the
+    checkpointer; returns its report."""
+    import tempfile
+
+    folder = str(tmp_path) if tmp_path else tempfile.mkdtemp()
+    path = os.path.join(folder, "source.pth")
+    torch.save({"model": state}, path)
+    ck = ScratchCheckpointer(model, key_map=key_map, report_file=report_file)
+    ck.load(path, checkpointables=[])
+    return ck.last_report
 
 
 class Detector(nn.Module):
@@ -68,10 +82,20 @@ def test_conversion_rule_is_used_for_other_shapes():
 
 def test_source_file_errors(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
-        load_source_state_dict(str(tmp_path / "none.pth"))
+        ScratchCheckpointer(Detector()).load(str(tmp_path / "none.pth"), checkpointables=[])
     torch.save({"model": {"a": 1}}, tmp_path / "bad.pth")
-    with pytest.raises(CheckpointError, match="no state dict of tensors"):
-        load_source_state_dict(str(tmp_path / "bad.pth"))
+    with pytest.raises(CheckpointError, match="bad.pth is not a state dict of tensors"):
+        ScratchCheckpointer(Detector()).load(str(tmp_path / "bad.pth"), checkpointables=[])
+
+
+def test_report_file_is_written_for_weights_only_not_for_a_resume(tmp_path):
+    src = Detector()
+    torch.save({"model": src.state_dict()}, tmp_path / "w.pth")
+    ck = ScratchCheckpointer(Detector(), report_file=str(tmp_path / "handover.json"))
+    ck.load(str(tmp_path / "w.pth"))  # all checkpointables: a resume
+    assert not (tmp_path / "handover.json").exists()
+    ck.load(str(tmp_path / "w.pth"), checkpointables=[])  # MODEL.WEIGHTS
+    assert len(json.load(open(tmp_path / "handover.json"))["copied"]) == len(src.state_dict())
 
 
 def test_vit_position_terms_are_resized_by_the_hand_over():

@@ -9,9 +9,10 @@ import pytest
 import torch
 from detectron2.utils.events import EventStorage
 
-from scratchdet.config import check_config, load_config_file
+from scratchdet.config import load_config_file
 from scratchdet.engine import Trainer
 from scratchdet.engine.phases import phase1_config
+from scratchdet.engine.setup import check_run_config as check_config
 from tests.conftest import REPO
 
 CONFIGS = sorted(

@@ -15,7 +15,6 @@ def _model():
 @pytest.mark.parametrize("what,frozen_prefix,trainable_prefix", [
     ("backbone", "backbone.bottom_up.", "backbone.fpn_"),
     ("backbone+neck", "backbone.", "proposal_generator."),
-    ("stages:3", "backbone.bottom_up.res3.", "backbone.bottom_up.res4."),
 ])
 def test_freeze_weights_and_bn_statistics(what, frozen_prefix, trainable_prefix):
     model = _model()
@@ -40,5 +39,5 @@ def test_freeze_weights_and_bn_statistics(what, frozen_prefix, trainable_prefix)
 
 
 def test_unknown_freeze_value():
-    with pytest.raises(ConfigError, match="SCRATCHDET.HANDOVER.FREEZE='heads'"):
+    with pytest.raises(ConfigError, match="SCRATCHDET.FREEZE='heads'"):
         freeze_part(_model(), "heads")

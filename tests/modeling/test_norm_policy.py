@@ -1,8 +1,8 @@
-"""Norm policy (config), from-scratch init and BN conversion (model)."""
+"""Norm policy (config) and from-scratch init (model)."""
 
 import pytest
 import torch
-from detectron2.layers import Conv2d, FrozenBatchNorm2d, NaiveSyncBatchNorm, ShapeSpec
+from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling import build_backbone, build_model
 from detectron2.modeling.backbone.resnet import BasicBlock, BottleneckBlock
 from torch import nn
@@ -12,7 +12,6 @@ from scratchdet.modeling.norm_policy import (
     NORM_KEYS,
     NORMS,
     apply_norm_policy,
-    convert_norm,
     init_for_scratch,
     msra_fill_convs,
     register_norm_key,
@@ -112,77 +111,6 @@ def small_resnet(norm="BN", depth=18):
     cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3"]
     cfg.MODEL.BACKBONE.FREEZE_AT = 0
     return build_backbone(cfg, ShapeSpec(channels=3))
-
-
-def trained_bn_model():
-    """A backbone whose BNs have non-trivial statistics, scales and shifts."""
-    torch.manual_seed(0)
-    model = small_resnet()
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.randn(2, 3, 32, 32) * 3 + 1)
-    return model.eval()
-
-
-def bn_state(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
-
-
-@pytest.mark.parametrize(
-    "target, cls",
-    [("FrozenBN", FrozenBatchNorm2d), ("SyncBN", nn.SyncBatchNorm), ("naiveSyncBN", NaiveSyncBatchNorm),
-     ("naiveSyncBN_N", NaiveSyncBatchNorm), ("BN", nn.BatchNorm2d)],
-)
-def test_convert_norm_keeps_statistics(target, cls):
-    model = trained_bn_model()
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        before_out = model(x)
-    before = bn_state(model)
-    source = nn.BatchNorm2d if target == "BN" else None
-    if source is not None:  # BN -> BN is a no-op: go through FrozenBN and back instead
-        model = convert_norm(model, "FrozenBN")
-    model = convert_norm(model, target)
-    norms = [m.norm for m in model.modules() if isinstance(m, Conv2d)]
-    assert norms and all(type(n) is cls for n in norms)
-    if target == "naiveSyncBN_N":
-        assert all(n._stats_mode == "N" for n in norms)
-    after = model.state_dict()
-    for k, v in before.items():
-        if k.endswith(("weight", "bias", "running_mean", "running_var")):
-            assert torch.equal(after[k], v), k
-    assert not model.training or target == "FrozenBN"
-    with torch.no_grad():
-        torch.testing.assert_close(model(x)["res3"], before_out["res3"])
-
-
-def test_convert_norm_trainability():
-    model = trained_bn_model()
-    model.res2[0].conv1.norm.weight.requires_grad_(False)
-    model = convert_norm(model, "naiveSyncBN")
-    assert not model.res2[0].conv1.norm.weight.requires_grad
-    assert model.res2[0].conv2.norm.weight.requires_grad
-    frozen = convert_norm(model, "FrozenBN")
-    assert not any(isinstance(p, nn.Parameter) for n, p in frozen.named_parameters() if "norm" in n)
-    # FrozenBN back to a trainable norm trains its scale and shift again.
-    back = convert_norm(frozen, "BN")
-    assert all(p.requires_grad for n, p in back.named_parameters() if "norm" in n)
-    with pytest.raises(ConfigError, match="unknown target 'GN'"):
-        convert_norm(back, "GN")
-
-
-def test_convert_norm_leaves_gn_alone():
-    model = small_resnet("GN")
-    state = bn_state(model)
-    model = convert_norm(model, "FrozenBN")
-    model = convert_norm(model, "SyncBN")
-    assert all(isinstance(m.norm, nn.GroupNorm) for m in model.modules() if isinstance(m, Conv2d))
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
 
 
 @pytest.mark.parametrize("depth, block, last", [(18, BasicBlock, "conv2"), (50, BottleneckBlock, "conv3")])

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from detectron2.config import CfgNode
-from detectron2.data import get_detection_dataset_dicts
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
@@ -36,8 +35,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...config.checks import ConfigError
-from ...config.num_classes import jigsaw_num_classes
-from ..datasets import ensure_dataset_files, register_datasets_from_config
+from ...config.num_classes import jigsaw_num_classes  # also re-exported from here, where it lived
+from ..dataset_dicts import registered_dataset_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -235,10 +234,7 @@ def build_jigsaw_samples(cfg: CfgNode, dataset_names: list[str] | tuple[str, ...
     if not dataset_names:
         raise ConfigError("Jigsaw samples need at least one dataset (DATASETS.TRAIN / DATASETS.TEST).")
     j = cfg.SCRATCHDET.JIGSAW
-    register_datasets_from_config(cfg)
-    for name in dataset_names:
-        ensure_dataset_files(name)
     # Images without annotations are kept: they host negatives.
-    dicts = get_detection_dataset_dicts(list(dataset_names), filter_empty=False)
+    dicts = registered_dataset_dicts(cfg, dataset_names)
     return extract_samples(dicts, jigsaw_num_classes(cfg), seed=j.SAMPLE_SEED, enlarge=j.ENLARGE,
                            min_box_size=j.MIN_BOX_SIZE, negative_ratio=j.NEGATIVE_RATIO)

@@ -13,15 +13,13 @@ import os
 import numpy as np
 import torch
 from detectron2.config import CfgNode, configurable
-from detectron2.data import MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
-from detectron2.data.build import get_detection_dataset_dicts
 from detectron2.data.common import DatasetFromList
 from detectron2.structures import Instances
 
 from ...config.checks import ConfigError
-from ..datasets.validation import check_dataset_dicts
+from ..dataset_dicts import load_checked_dataset
 from ..mapper_registry import MAPPER_REGISTRY
 from ..transforms.copy_paste import CopyPaste
 from ..transforms.mosaic import Mosaic
@@ -37,13 +35,7 @@ _MAX_SOURCE_DRAWS = 10
 def training_dataset_dicts(cfg: CfgNode) -> list[dict]:
     """The dicts of cfg.DATASETS.TRAIN, with bad annotations handled per
     SCRATCHDET.DATA.ON_BAD_ANNOTATION: the images Mosaic and Copy-Paste draw from."""
-    names = list(cfg.DATASETS.TRAIN)
-    dicts = get_detection_dataset_dicts(names, filter_empty=False)
-    classes = MetadataCatalog.get(names[0]).get("thing_classes")
-    return check_dataset_dicts(
-        dicts, ",".join(names), num_classes=len(classes) if classes else None,
-        on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION, check_images=False,
-    )
+    return load_checked_dataset(cfg, list(cfg.DATASETS.TRAIN), is_train=True, check_images=False, filter_empty=False)
 
 
 @MAPPER_REGISTRY.register()

@@ -8,7 +8,8 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from scratchdet.config import check_config, load_config_file
+from scratchdet.config import load_config_file
+from scratchdet.engine.setup import check_run_config as check_config
 from scratchdet.modeling.backbone.root_resnet import RootStem
 from scratchdet.modeling.norm_policy import apply_norm_policy, init_for_scratch
 from tests.conftest import REPO

@@ -8,8 +8,9 @@ import pytest
 import torch
 from detectron2.modeling import build_backbone, build_model
 
-from scratchdet.config import ConfigError, check_config, load_config_file
-from scratchdet.config.feature_checks import backbone_output_shapes
+from scratchdet.config import ConfigError, load_config_file
+from scratchdet.engine.feature_checks import backbone_output_shapes
+from scratchdet.engine.setup import check_run_config as check_config
 from scratchdet.modeling.backbone.vit_sfp import PaddedSimpleFeaturePyramid, PlainViT
 from tests.conftest import REPO
 

@@ -13,9 +13,11 @@ from detectron2.modeling.meta_arch.dense_detector import permute_to_N_HWA_K
 from detectron2.utils.events import EventStorage
 from torchvision.ops import box_convert
 
+from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
 from scratchdet.engine import Trainer
 from scratchdet.engine.phases import phase1_config
+from scratchdet.engine.precise_bn import reestimate_bn_stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CONFIG = os.path.join(REPO, "projects", "DEYO", "configs", "deyo_two_stage_R18_FPN_shapes_cpu.yaml")
@@ -58,16 +60,23 @@ def _stage1_checkpoint(cfg, tmp_path):
     return model.eval(), path
 
 
+def _stage2_model(cfg, path):
+    """Stage 2's model once stage 1's checkpoint arrives by MODEL.WEIGHTS, as the trainer does it:
+    the one loading path, then BN re-estimation (SCRATCHDET.HANDOVER.PRECISE_BN_ITERS batches)."""
+    model = Trainer.build_model(cfg)
+    ScratchCheckpointer.from_config(cfg, model, save_dir="").load(path, checkpointables=[])
+    iters = cfg.SCRATCHDET.HANDOVER.PRECISE_BN_ITERS
+    reestimate_bn_stats(model, [_batch(cfg, start=6)] * iters, iters)
+    return model
+
+
 @pytest.mark.parametrize("arch", ["RetinaNet", "FCOS"])
 def test_frozen_parts_are_bit_identical_to_stage1_checkpoint_after_stage2_steps(arch, tmp_path):
     # PRECISE_BN_ITERS > 0 on purpose: re-estimation must leave the frozen layers alone.
     cfg = _cfg(arch, tmp_path, "SCRATCHDET.HANDOVER.PRECISE_BN_ITERS", "2")
     _, path = _stage1_checkpoint(cfg, tmp_path)
-    cfg.defrost()
-    cfg.SCRATCHDET.HANDOVER.SOURCE = path
-    cfg.freeze()
     torch.manual_seed(1)
-    model = Trainer.build_model(cfg)
+    model = _stage2_model(cfg, path)
     decoder_before = model.decoder.class_heads[-1].weight.detach().clone()
     _train(model, Trainer.build_optimizer(cfg, model), _batch(cfg, start=4), 3)
 
@@ -107,10 +116,7 @@ def _stage1_boxes(stage1, images):
 def test_first_reference_boxes_are_stage1_decoded_boxes_at_selected_positions(arch, tmp_path):
     cfg = _cfg(arch, tmp_path, "SCRATCHDET.HANDOVER.PRECISE_BN_ITERS", "0")
     stage1, path = _stage1_checkpoint(cfg, tmp_path)
-    cfg.defrost()
-    cfg.SCRATCHDET.HANDOVER.SOURCE = path
-    cfg.freeze()
-    model = Trainer.build_model(cfg).eval()
+    model = _stage2_model(cfg, path).eval()
     captured = {}
     model.query_selection.register_forward_hook(lambda m, i, o: captured.update(selected=o))
     model.decoder.register_forward_pre_hook(lambda m, args: captured.update(decoder_ref=args[1]))

@@ -4,7 +4,7 @@ that its encoder is exactly the ViT a ViTDet detector fine-tunes."""
 import torch
 from detectron2.modeling import build_model
 
-from scratchdet.checkpoint.handover import map_keys
+from scratchdet.checkpoint.conversion import map_keys
 from scratchdet.config import load_config_file
 from scratchdet.modeling.meta_arch.mae import MAEPretrainer, random_masking, sincos_position_embedding
 from tests.conftest import REPO

@@ -10,9 +10,10 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
-from scratchdet.config import ConfigError, check_config, load_config_file
+from scratchdet.config import ConfigError, load_config_file
 from scratchdet.data.mappers import SSDMapper
 from scratchdet.engine import Trainer
+from scratchdet.engine.setup import check_run_config as check_config
 from scratchdet.engine.trainer import model_num_classes
 from scratchdet.modeling.meta_arch.scratchdet_ssd import ScratchDetSSD
 

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from scratchdet.config import ConfigError, check_config, load_config_file
-from scratchdet.config.feature_checks import feature_errors
+from scratchdet.config import ConfigError, load_config_file
+from scratchdet.engine.feature_checks import feature_errors
+from scratchdet.engine.setup import check_run_config as check_config
 from tests.conftest import REPO
 
 BASES = os.path.join(REPO, "projects", "ScratchDet", "configs")
