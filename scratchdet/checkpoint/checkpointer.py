@@ -49,7 +49,6 @@ class ScratchCheckpointer(DetectionCheckpointer):
         self.key_map = [list(m) for m in key_map or []]
         self.allow_pickle = allow_pickle
         self.report_file = report_file
-        self.last_report: dict[str, list] | None = None
         self._loading = ""
         self._weights_only = False
 
@@ -144,7 +143,6 @@ class ScratchCheckpointer(DetectionCheckpointer):
         checkpoint["model"] = new_state
         incompatible = super()._load_model(checkpoint)
         log_report(report)
-        self.last_report = report
         if self._weights_only and self.report_file:
             atomic_write_json(report, self.report_file)
         return incompatible

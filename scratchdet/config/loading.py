@@ -66,6 +66,24 @@ def _config_file_error(path: str, problem: str) -> ConfigError:
     return ConfigError(f"Config file {path} {problem}")
 
 
+# detectron2 reads a config with yaml.safe_load and, where that fails, with yaml.unsafe_load, which
+# constructs !!python/... tags: arbitrary code. Such tags are refused unless this variable is 1.
+UNSAFE_YAML_ENV = "SCRATCHDET_ALLOW_UNSAFE_YAML"
+
+
+def _python_tag(node: yaml.Node) -> str | None:
+    """The first tag of ``node``'s tree that only an unsafe loader constructs (``!!python/...``)."""
+    if node.tag.startswith("tag:yaml.org,2002:python/"):
+        return "!!" + node.tag[len("tag:yaml.org,2002:"):]
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+    for child in children:
+        found = _python_tag(child)
+        if found:
+            return found
+    return None
+
+
 def _check_yaml_chain(config_file: str, seen: tuple[str, ...] = ()) -> None:
     """Read a config file and its ``_BASE_`` files as YAML *nodes* (nothing is constructed, so no
     tag runs) and raise :class:`ConfigError` naming the file for what detectron2 would turn into a
@@ -100,6 +118,12 @@ def _check_yaml_chain(config_file: str, seen: tuple[str, ...] = ()) -> None:
         kind = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
         raise _config_file_error(config_file, f"has {kind} at its top level: a config is a YAML mapping of "
                                               "KEY: value (e.g. SOLVER:\n  MAX_ITER: 100).")
+    tag = _python_tag(node)
+    if tag and os.environ.get(UNSAFE_YAML_ENV) != "1":
+        raise _config_file_error(config_file, f"uses the YAML tag {tag}, which runs Python code when the file is "
+                                              "read: refused. Write the value out (e.g. a list of numbers), or, "
+                                              f"only for a file you trust, set the environment variable "
+                                              f"{UNSAFE_YAML_ENV}=1.")
     for key, value in node.value:
         if key.value != "_BASE_":
             continue

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 
 MAPPER_REGISTRY = Registry("SCRATCHDET_MAPPER")
 MAPPER_REGISTRY.__doc__ = "Dataset mappers, built as cls(cfg, is_train)."

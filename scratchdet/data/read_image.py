@@ -19,7 +19,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.utils.file_io import PathManager
 from PIL import Image, ImageOps
 
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from .datasets.errors import DatasetError
 
 logger = logging.getLogger(__name__)

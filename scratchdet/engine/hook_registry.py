@@ -7,7 +7,7 @@ from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from detectron2.utils.registry import Registry
 
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 
 HOOK_REGISTRY = Registry("SCRATCHDET_HOOK")
 HOOK_REGISTRY.__doc__ = "Training hooks, built as cls(cfg); the trainer is set on them when registered."

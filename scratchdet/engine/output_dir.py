@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from ..io.atomic import remove_stale_temporaries
 
 

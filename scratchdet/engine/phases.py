@@ -25,7 +25,7 @@ from detectron2.utils import comm
 from ..config.errors import ConfigError
 from ..config.norm_policy import apply_norm_policy
 from ..io.atomic import atomic_open
-from .hooks.loss_curve import plot_loss_curves, read_metrics
+from .metrics_log import plot_loss_curves, read_metrics
 
 logger = logging.getLogger(__name__)
 PHASE_NAMES = {1: "pretrain", 2: "finetune"}

@@ -21,7 +21,7 @@ import yaml
 from detectron2.config import CfgNode
 from detectron2.utils import comm
 
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from ..io.atomic import atomic_open
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
 from ..checkpoint import CheckpointError, load_checkpoint_file
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from ..data.datasets import register_coco_json
 from ..evaluation.prediction_grid import draw_dataset_grid
 from ..io.atomic import atomic_write_json

@@ -17,7 +17,7 @@ from detectron2.engine import launch
 from detectron2.utils import comm
 
 from ..checkpoint import CheckpointError
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from ..data.datasets import DatasetError
 
 USER_ERRORS = (ConfigError, DatasetError, CheckpointError)

@@ -20,7 +20,7 @@ from detectron2.solver.build import maybe_add_gradient_clipping, reduce_param_gr
 from torch import nn
 
 from ..checkpoint.position_resize import POSITION_TERMS
-from ..config.checks import ConfigError
+from ..config.errors import ConfigError
 from .full_model_clipping import FULL_MODEL, with_full_model_clipping
 
 __all__ = ["NORM_TYPES", "OPTIMIZERS", "build_optimizer", "uses_param_groups", "vit_param_groups"]

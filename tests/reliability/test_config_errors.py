@@ -140,3 +140,40 @@ def test_eval_only_does_not_check_the_schedule(tmp_path):
     code, err = run_cli(["--config-file", DEMO_CONFIG, "--eval-only", *TINY_OPTS, "OUTPUT_DIR", str(tmp_path),
                          "SOLVER.MAX_ITER", "0"])
     assert_user_error(code, err, "MODEL.WEIGHTS")
+
+
+def test_python_yaml_tag_is_refused_without_running_it(tmp_path, monkeypatch):
+    """detectron2 falls back to yaml.unsafe_load for !!python tags: scratchdet refuses them (naming
+    the file and the opt-in) before anything is constructed, so the tag's code never runs."""
+    from scratchdet.config import ConfigError, load_config_file
+    from scratchdet.config.loading import UNSAFE_YAML_ENV
+
+    marker = tmp_path / "code_ran"
+    base = tmp_path / "base.yaml"
+    base.write_text(f'SOLVER:\n  MAX_ITER: !!python/object/apply:os.system ["touch {marker}"]\n')
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: {base.name}\nSOLVER:\n  BASE_LR: 0.1\n")
+    monkeypatch.delenv(UNSAFE_YAML_ENV, raising=False)
+    for path in (base, child):
+        with pytest.raises(ConfigError, match=rf"base.yaml uses the YAML tag !!python/object/apply:os.system.*{UNSAFE_YAML_ENV}=1"):
+            load_config_file(str(path))
+    assert not marker.exists()
+    # The explicit opt-in reads a trusted file as detectron2 would (here: a harmless tag).
+    trusted = tmp_path / "trusted.yaml"
+    trusted.write_text('SOLVER:\n  MAX_ITER: !!python/object/apply:int ["7"]\n')
+    monkeypatch.setenv(UNSAFE_YAML_ENV, "1")
+    assert load_config_file(str(trusted)).SOLVER.MAX_ITER == 7
+
+
+def test_every_shipped_config_is_safe_yaml():
+    import glob
+
+    import yaml
+
+    from scratchdet.config.loading import _python_tag
+
+    files = glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True)
+    files += glob.glob(os.path.join(REPO, "projects", "**", "*.yaml"), recursive=True)
+    assert len(files) > 20
+    tagged = [f for f in files if _python_tag(yaml.compose(open(f).read()))]
+    assert tagged == []

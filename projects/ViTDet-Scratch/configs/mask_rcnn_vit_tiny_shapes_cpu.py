@@ -24,7 +24,7 @@ from detectron2.solver import WarmupParamScheduler
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 from omegaconf import OmegaConf
 
-from scratchdet.modeling.backbone.root_resnet import LastLevelMaxPools
+from scratchdet.modeling.backbone.fpn_top_blocks import LastLevelMaxPools
 from scratchdet.modeling.backbone.vit_sfp import PaddedSimpleFeaturePyramid, PlainViT
 from scratchdet.solver import vit_param_groups
 

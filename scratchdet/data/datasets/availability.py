@@ -10,7 +10,7 @@ import os
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from .errors import DatasetError
 
 # Metadata keys of detectron2's built-in datasets that hold their files' paths.

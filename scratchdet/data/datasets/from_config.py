@@ -5,7 +5,7 @@ from __future__ import annotations
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from .availability import check_config_datasets
 from .coco_json import register_coco_json
 from .split import register_split

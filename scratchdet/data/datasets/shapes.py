@@ -10,7 +10,6 @@ with polygon instance masks, so it goes through the same loading path as real da
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
@@ -182,8 +181,3 @@ def build_shapes_split(root: str, split: str) -> str:
     # Written last and atomically: the json's presence means the split is complete.
     atomic_write_json(coco, json_file)
     return json_file
-
-
-def load_shapes_json(root: str, split: str) -> dict:
-    with open(build_shapes_split(root, split)) as f:
-        return json.load(f)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from .metadata import complete_coco_metadata, copy_missing_metadata
 
 

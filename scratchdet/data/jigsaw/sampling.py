@@ -34,7 +34,7 @@ from detectron2.utils.file_io import PathManager
 from PIL import Image
 from tqdm import tqdm
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from ...config.num_classes import jigsaw_num_classes  # also re-exported from here, where it lived
 from ..dataset_dicts import registered_dataset_dicts
 

@@ -18,7 +18,7 @@ from detectron2.data import transforms as T
 from detectron2.data.common import DatasetFromList
 from detectron2.structures import Instances
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from ..dataset_dicts import load_checked_dataset
 from ..mapper_registry import MAPPER_REGISTRY
 from ..transforms.copy_paste import CopyPaste

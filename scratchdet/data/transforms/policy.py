@@ -8,7 +8,7 @@ from detectron2.config import CfgNode
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from .large_scale_jitter import build_lsj_augmentations
 from .multiscale import build_multiscale_augmentations
 from .photometric import build_photometric_augmentations

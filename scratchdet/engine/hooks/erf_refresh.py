@@ -10,7 +10,7 @@ from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from torch.nn.parallel import DistributedDataParallel
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from ..hook_registry import HOOK_REGISTRY
 
 logger = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from torchvision.ops import StochasticDepth
 from scratchdet.config.checks import GN_GROUPS, ConfigError
 from scratchdet.modeling.norm_policy import register_norm_key
 
-from .root_resnet import LastLevelMaxPools
+from .fpn_top_blocks import LastLevelMaxPools
 
 __all__ = ["PaddedSimpleFeaturePyramid", "PlainViT", "build_plain_vit", "build_vit_sfp_backbone", "vit_sfp_config_errors"]
 

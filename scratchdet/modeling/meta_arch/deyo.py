@@ -26,7 +26,7 @@ from detectron2.structures import Boxes, ImageList, Instances
 from torch import Tensor, nn
 from torchvision.ops import box_convert
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from ...config.feature_checks import FeatureUse, register_feature_uses
 from ..deyo import (
     STAGE1_ARCHS,

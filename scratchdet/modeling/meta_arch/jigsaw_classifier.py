@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from torch import nn
 
-from ...config.checks import ConfigError
+from ...config.errors import ConfigError
 from ...config.num_classes import jigsaw_num_classes
 from ..jigsaw import (
     LABEL_MODES,

@@ -5,6 +5,10 @@ Level k of m has scale ``s_k`` (a fraction of the input side). At every position
 formula), it places, in this order: a square box of side s_k, a square box of side
 sqrt(s_k s_{k+1}), then for each aspect ratio r a box of width s_k sqrt(r) and height
 s_k / sqrt(r) and its transpose (ratio 1 / r). Boxes are not clipped to the image (Caffe SSD).
+
+Why not torchvision's ``DefaultBoxGenerator`` (same formula): it takes a torchvision ImageList
+and returns one pixel-box tensor per image on every call; the SSD here needs one set per
+feature-map size, as detectron2 ``Boxes``, computed once and cached across images and steps.
 """
 
 from __future__ import annotations
