@@ -78,3 +78,16 @@ def scratchdet_warnings():
     logging.getLogger("scratchdet").addHandler(handler)
     yield records
     logging.getLogger("scratchdet").removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_on_closed_streams():
+    """An in-process train_net run attaches detectron2's console handler to the sys.stdout of the
+    moment, which is a test's capture stream; once that test ends the stream is closed and every
+    later log line would print a "Logging error" traceback (and swallow pytest's summary)."""
+    yield
+    for name in [*logging.root.manager.loggerDict, ""]:
+        logger = logging.getLogger(name)
+        for handler in list(getattr(logger, "handlers", [])):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                logger.removeHandler(handler)

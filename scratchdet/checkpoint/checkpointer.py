@@ -43,24 +43,31 @@ class ScratchCheckpointer(DetectionCheckpointer):
 
     def __init__(self, model: torch.nn.Module, save_dir: str = "", *, min_matched_fraction: float = 0.5,
                  key_map: list | None = None, allow_pickle: bool = False, report_file: str | None = None,
-                 **checkpointables: Any):
+                 for_evaluation: bool = False, **checkpointables: Any):
         super().__init__(model, save_dir, **checkpointables)
         self.min_matched_fraction = min_matched_fraction
         self.key_map = [list(m) for m in key_map or []]
         self.allow_pickle = allow_pickle
         self.report_file = report_file
+        # Evaluating needs the whole model from the checkpoint: a source that merely gives most of
+        # itself (a backbone starting a detector) is not enough there.
+        self.for_evaluation = for_evaluation
         self._loading = ""
         self._weights_only = False
 
     @classmethod
     def from_config(cls, cfg: CfgNode, model: torch.nn.Module, save_dir: str | None = None,
-                    **checkpointables: Any) -> ScratchCheckpointer:
-        """The checkpointer with the SCRATCHDET.CHECKPOINT and SCRATCHDET.HANDOVER keys of ``cfg``."""
+                    for_evaluation: bool = False, **checkpointables: Any) -> ScratchCheckpointer:
+        """The checkpointer with the SCRATCHDET.CHECKPOINT and SCRATCHDET.HANDOVER keys of ``cfg``.
+        ``for_evaluation``: no key map, no handover.json (the training's record stays), and the
+        checkpoint must cover the model."""
         save_dir = cfg.OUTPUT_DIR if save_dir is None else save_dir
-        report = os.path.join(save_dir, "handover.json") if save_dir and comm.is_main_process() else None
+        report = (os.path.join(save_dir, "handover.json") if save_dir and comm.is_main_process()
+                  and not for_evaluation else None)
         return cls(model, save_dir, min_matched_fraction=cfg.SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION,
-                   key_map=list(cfg.SCRATCHDET.HANDOVER.KEY_MAP), allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE,
-                   report_file=report, **checkpointables)
+                   key_map=[] if for_evaluation else list(cfg.SCRATCHDET.HANDOVER.KEY_MAP),
+                   allow_pickle=cfg.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE, report_file=report,
+                   for_evaluation=for_evaluation, **checkpointables)
 
     # ---- saving -------------------------------------------------------------------------------
     def save(self, name: str, **kwargs: Any) -> None:
@@ -138,8 +145,11 @@ class ScratchCheckpointer(DetectionCheckpointer):
         if state and all(k.startswith("module.") for k in state):  # saved from a DDP-wrapped model
             state = {k[len("module."):]: v for k, v in state.items()}
         own = self.model.state_dict()
-        new_state, report = match_state_dict(own, state, self.key_map)
-        self._check_matched(own, state, report)
+        # The key map renames a *source's* weights (a classifier's backbone for a detector); a resume
+        # reads this model's own checkpoint, whose names need no mapping.
+        key_map = self.key_map if self._weights_only else []
+        new_state, report = match_state_dict(own, state, key_map)
+        self._check_matched(own, state, report, key_map)
         checkpoint["model"] = new_state
         incompatible = super()._load_model(checkpoint)
         log_report(report)
@@ -147,7 +157,7 @@ class ScratchCheckpointer(DetectionCheckpointer):
             atomic_write_json(report, self.report_file)
         return incompatible
 
-    def _check_matched(self, own: dict, source: dict, report: dict[str, list]) -> None:
+    def _check_matched(self, own: dict, source: dict, report: dict[str, list], key_map: list) -> None:
         """Refuse a checkpoint of another model: fewer than ``min_matched_fraction`` of the model's
         values found in it, and fewer than that fraction of its values used. (Counted in values,
         not tensors: a backbone of another depth is most of a detector's weights even when the
@@ -156,9 +166,12 @@ class ScratchCheckpointer(DetectionCheckpointer):
         total_model = _numel(own, own)
         frac_model = _numel(own, used) / total_model if total_model else 1.0
         total_source = _numel(source, source)
-        frac_source = (total_source - _numel(source, self._unused_source_keys(source, report))) / total_source \
+        frac_source = (total_source - _numel(source, self._unused_source_keys(source, report, key_map))) / total_source \
             if total_source else 0.0
-        if max(frac_model, frac_source) >= self.min_matched_fraction or not own:
+        # A resume or an evaluation needs the model itself; weights given to start a training may
+        # also be a part of it (most of the source used, e.g. a pre-trained backbone).
+        enough = frac_model if self.for_evaluation or not self._weights_only else max(frac_model, frac_source)
+        if enough >= self.min_matched_fraction or not own:
             return
         missing = sorted(k for k, _ in report["reinitialized"])
         raise CheckpointError(
@@ -170,10 +183,10 @@ class ScratchCheckpointer(DetectionCheckpointer):
             "SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION to load it partially."
         )
 
-    def _unused_source_keys(self, source: dict, report: dict[str, list]) -> list[str]:
+    def _unused_source_keys(self, source: dict, report: dict[str, list], key_map: list) -> list[str]:
         # Report keys are after the key map; map the source's keys the same way to compare.
         from .conversion import map_keys
 
-        mapped = map_keys({k: k for k in source}, self.key_map)
+        mapped = map_keys({k: k for k in source}, key_map)
         used = set(report["copied"]) | {k for k, _ in report["converted"]}
         return [orig for new, orig in zip(mapped, mapped.values()) if new not in used]

@@ -87,24 +87,21 @@ def reestimate_bn_stats(model: nn.Module, batches: Iterable, num_iters: int) -> 
                 var.copy_(m.running_var)
                 m.running_mean, m.running_var = mean, var
             model.train(was_training)
-    average_bn_stats_across_processes(model)
+        # Only the layers re-estimated here (twins of FrozenBN copy theirs back on exit).
+        average_bn_stats_across_processes(layers)
     logger.info(f"Re-estimated the statistics of {len(layers)} BatchNorm layers on {num_iters} batches.")
     return len(layers)
 
 
 @torch.no_grad()
-def average_bn_stats_across_processes(model: nn.Module) -> None:
-    """Average running statistics over training processes, so every process keeps the same ones."""
+def average_bn_stats_across_processes(layers: list[nn.Module]) -> None:
+    """Average the running statistics of ``layers`` over training processes, so every process
+    keeps the same ones."""
     world = comm.get_world_size()
     if world == 1:
         return
     import torch.distributed as dist
 
-    was_training = model.training
-    model.train()  # which layers the model keeps in eval mode (frozen by it): those are left alone
-    layers = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, FrozenBatchNorm2d))
-              and m.running_mean is not None and (m.training or isinstance(m, FrozenBatchNorm2d))]
-    model.train(was_training)
     for m in layers:
         for buf in (m.running_mean, m.running_var):
             dist.all_reduce(buf)

@@ -13,9 +13,12 @@ from detectron2.evaluation import verify_results
 from detectron2.utils import comm
 
 from ..checkpoint import ScratchCheckpointer
+from ..config.checks import config_errors, raise_config_errors
 from ..config.errors import ConfigError
+from ..data.datasets import register_datasets_from_config
 from ..evaluation.results_file import save_results
 from ..io.atomic import atomic_open
+from .cpu_threads import configure_cpu
 from .phases import config_for_eval, merge_phase_outputs, phase1_config, phase2_config, phase_name
 from .resume_check import config_file_to_write
 from .setup import check_run_config
@@ -46,12 +49,18 @@ def _train_phase(cfg: CfgNode, resume: bool, phase: int | None = None):
 def train(cfg: CfgNode, resume: bool):
     """Run the phases of the config (see module doc); returns the last phase's evaluation results."""
     world = comm.get_world_size()
+    # The datasets the config declares exist before anything needs their classes (DEYO's and
+    # jigsaw's class counts, a teacher's pseudo-labels) or phase 1 trains for minutes.
+    register_datasets_from_config(cfg)
     if not cfg.SCRATCHDET.PHASE1.ENABLED:
         check_run_config(cfg, world_size=world, training=True)
         return _train_phase(cfg, resume)
     run = cfg.SCRATCHDET.RUN_PHASES
     if run not in ("all", "pretrain", "finetune"):
         raise ConfigError(f"SCRATCHDET.RUN_PHASES={run!r}: use 'all', 'pretrain' or 'finetune'.")
+    # The whole config's own checks (the PHASE1 block's keys named as such, self-training's keys),
+    # then each phase's.
+    raise_config_errors(config_errors(cfg, world, training=True))
     p1 = phase1_config(cfg)
     p1_final = os.path.join(p1.OUTPUT_DIR, "model_final.pth")
     p2_dir = os.path.join(cfg.OUTPUT_DIR, "phase2")
@@ -98,7 +107,9 @@ def _student_rounds(cfg: CfgNode, p1: CfgNode, teacher: str, resume: bool):
             pseudo = pseudo_label_round(teacher_cfg, teacher, cfg.OUTPUT_DIR, r)
             resume_s = resume and os.path.isfile(os.path.join(out, "last_checkpoint"))
             source = "" if resume_s or st.STUDENT_INIT == "scratch" else teacher
-            results = _train_phase(student_config(phase2_config(cfg, source, phase), pseudo), resume_s, phase=phase)
+            student = student_config(phase2_config(cfg, source, phase), pseudo)
+            check_run_config(student, world_size=comm.get_world_size(), training=True)
+            results = _train_phase(student, resume_s, phase=phase)
         teacher, teacher_cfg = final, phase2_config(cfg, "")
     return results
 
@@ -106,12 +117,16 @@ def _student_rounds(cfg: CfgNode, p1: CfgNode, teacher: str, resume: bool):
 def evaluate(cfg: CfgNode, resume: bool):
     """Evaluate MODEL.WEIGHTS (or, with ``resume``, OUTPUT_DIR's last checkpoint) on DATASETS.TEST;
     the results are saved as OUTPUT_DIR/eval_results.json and returned."""
+    register_datasets_from_config(cfg)
     cfg = config_for_eval(cfg)
     check_run_config(cfg, world_size=comm.get_world_size(), training=False)
     if not cfg.MODEL.WEIGHTS and not resume:
         raise ConfigError("--eval-only needs a checkpoint: add MODEL.WEIGHTS path/to/model_final.pth.")
+    # The same CPU thread / loader worker choice as training (SCRATCHDET.CPU), logged.
+    cfg = configure_cpu(cfg, comm.get_world_size())
     model = Trainer.build_model(cfg)
-    ScratchCheckpointer.from_config(cfg, model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
+    checkpointer = ScratchCheckpointer.from_config(cfg, model, save_dir=cfg.OUTPUT_DIR, for_evaluation=True)
+    checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
     results = Trainer.test(cfg, model)
     save_results(cfg.OUTPUT_DIR, results, "eval_results.json")
     if comm.is_main_process():

@@ -17,9 +17,10 @@ def hand_over(model, state, key_map=None, report_file=None, tmp_path=None):
     folder = str(tmp_path) if tmp_path else tempfile.mkdtemp()
     path = os.path.join(folder, "source.pth")
     torch.save({"model": state}, path)
-    ck = ScratchCheckpointer(model, key_map=key_map, report_file=report_file)
-    ck.load(path, checkpointables=[])
-    return ck.last_report
+    report_file = report_file or os.path.join(folder, "handover.json")
+    ScratchCheckpointer(model, key_map=key_map, report_file=report_file).load(path, checkpointables=[])
+    with open(report_file) as f:
+        return json.load(f)
 
 
 class Detector(nn.Module):

@@ -119,3 +119,30 @@ def test_configure_cpu_override_and_other_devices(tiny_cfg, keep_torch_threads):
     assert torch.get_num_threads() == 3 and out.DATALOADER.NUM_WORKERS == 1
     gpu = tiny_cfg("MODEL.DEVICE", "cuda", "DATALOADER.NUM_WORKERS", "8")
     assert configure_cpu(gpu) is gpu
+
+
+def test_eval_only_makes_the_same_thread_choice(tmp_path, monkeypatch):
+    """--eval-only (engine.evaluate) sets the threads from SCRATCHDET.CPU as training does."""
+    import torch
+    from detectron2.modeling import build_model
+
+    from scratchdet.checkpoint import ScratchCheckpointer
+    from scratchdet.config import load_config_file
+    from scratchdet.engine import runner
+    from tests.conftest import DEMO_CONFIG, TINY_OPTS
+
+    cfg = load_config_file(DEMO_CONFIG, [*TINY_OPTS, "SCRATCHDET.CPU.NUM_THREADS", "1", "DATASETS.TEST", "()",
+                                         "OUTPUT_DIR", str(tmp_path)])
+    ScratchCheckpointer(build_model(cfg), str(tmp_path)).save("model_final")
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS = str(tmp_path / "model_final.pth")
+    cfg.freeze()
+    seen = []
+    monkeypatch.setattr(runner, "configure_cpu", lambda c, w: seen.append(c.SCRATCHDET.CPU.NUM_THREADS) or configure_cpu(c, w))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        runner.evaluate(cfg, resume=False)
+        assert seen == [1] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

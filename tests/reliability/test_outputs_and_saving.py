@@ -151,13 +151,13 @@ def test_full_disk_at_the_first_save_says_none_was_written(tmp_path, monkeypatch
 
 def test_full_disk_elsewhere_is_one_line(tmp_path, monkeypatch):
     """Any other write that finds the disk full (here the results file) ends with one line too."""
-    import train_net
+    from scratchdet.engine import runner
 
     def full(output_dir, results, name):
         path = os.path.join(output_dir, name)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
-    monkeypatch.setattr(train_net, "save_results", full)
+    monkeypatch.setattr(runner, "save_results", full)
     code, err = train(tmp_path)
     assert_user_error(code, err, "No space left on device", "final_results.json")
     assert _load(tmp_path / "model_final.pth")["iteration"] == 1

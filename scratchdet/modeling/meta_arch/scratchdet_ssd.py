@@ -40,7 +40,7 @@ from ..ssd.extra_layers import SHORTCUTS
 
 __all__ = ["ScratchDetSSD"]
 
-# SCRATCHDET.NORM.ALL sets the head's norm too; check_config checks the backbone has IN_FEATURES.
+# SCRATCHDET.NORM.ALL sets the head's norm too; the set-up check (engine/feature_checks.py) checks the backbone has IN_FEATURES.
 register_norm_key("MODEL.SSD.HEAD_NORM")
 register_feature_uses("ScratchDetSSD", [FeatureUse("MODEL.SSD.IN_FEATURES", top_levels=False)])
 
