@@ -104,6 +104,9 @@ def test_configure_cpu_sets_threads_caps_workers_and_logs(tiny_cfg, monkeypatch,
     monkeypatch.setattr(cpu_threads.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(cpu_threads, "_cached_busy", idle)
+    # detectron2's setup_logger (run by any earlier in-process training) stops "scratchdet" from
+    # propagating to the root logger, where caplog listens.
+    monkeypatch.setattr(logging.getLogger("scratchdet"), "propagate", True)
     cfg = tiny_cfg("DATALOADER.NUM_WORKERS", "3")
     cfg.freeze()
     with caplog.at_level(logging.INFO, logger="scratchdet.engine.cpu_threads"):
