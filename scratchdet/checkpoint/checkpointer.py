@@ -25,7 +25,7 @@ from detectron2.config import CfgNode
 from detectron2.utils import comm
 
 from ..io.atomic import atomic_open, atomic_write_json
-from .conversion import log_report, match_state_dict
+from .conversion import log_report, map_keys, match_state_dict
 from .errors import CheckpointError
 from .safe_load import load_checkpoint_file, refuse_pickle
 
@@ -185,8 +185,6 @@ class ScratchCheckpointer(DetectionCheckpointer):
 
     def _unused_source_keys(self, source: dict, report: dict[str, list], key_map: list) -> list[str]:
         # Report keys are after the key map; map the source's keys the same way to compare.
-        from .conversion import map_keys
-
         mapped = map_keys({k: k for k in source}, key_map)
         used = set(report["copied"]) | {k for k, _ in report["converted"]}
         return [orig for new, orig in zip(mapped, mapped.values()) if new not in used]
