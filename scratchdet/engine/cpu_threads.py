@@ -60,6 +60,16 @@ def omp_threads_from_env(env: Mapping[str, str]) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError, AttributeError):
+        return 100
+
+
+_CLOCK_TICKS = _clock_ticks()
+
+
 def _read_proc_stat() -> dict[int, tuple[int, int]]:
     """{cpu id: (busy jiffies, total jiffies)} from /proc/stat."""
     out = {}
@@ -77,20 +87,25 @@ def busy_cores_of_others(cpus: list[int], seconds: float = SAMPLE_SECONDS,
     """How many of ``cpus`` other programs keep busy, measured over ``seconds`` (0 when /proc/stat
     cannot be read). This process's own CPU time during the sample is subtracted."""
     try:
-        a, own_a, t_a = read_stat(), os.times(), time.monotonic()
+        a, own_a = read_stat(), os.times()
         time.sleep(seconds)
-        b, own_b, t_b = read_stat(), os.times(), time.monotonic()
+        b, own_b = read_stat(), os.times()
     except (OSError, ValueError):
         return 0.0
     busy = total = 0
+    counted = 0
     for c in cpus:
         if c in a and c in b:
             busy += b[c][0] - a[c][0]
             total += b[c][1] - a[c][1]
+            counted += 1
     if total <= 0:
         return 0.0
-    own = (own_b.user + own_b.system - own_a.user - own_a.system) / max(t_b - t_a, 1e-6)
-    return max(0.0, busy / total * len(cpus) - own)
+    # The sample's length in the same jiffies as the counters (not a wall clock, whose sub-tick
+    # intervals would turn one tick of own CPU time into many cores).
+    elapsed = total / counted / _CLOCK_TICKS
+    own = (own_b.user + own_b.system - own_a.user - own_a.system) / elapsed
+    return max(0.0, busy / total * counted - own)
 
 
 def choose_cpu_threads(num_threads: int, workers: int, world_size: int = 1, consider_load: bool = True,
