@@ -7,6 +7,7 @@ Rows (all Root-ResNet-18 SSD at 128 px, same six levels and default boxes, same 
   bn_all            BN in backbone, extra layers and head (ScratchDet), LR 0.05
   bn_backbone       BN in backbone and extra layers only (MODEL.SSD.HEAD_NORM "")
   no_bn             no norm at all (a divergence is recorded as a result, not a crash)
+  no_bn_lr0.001     no norm at all, at the original SSD's LR 0.001 (the paper's no-BN baseline)
   basic_stem        ResNet's 7x7 stem, equal iterations (levels from res2..res5 + 2 extras)
   basic_stem_time   ResNet's 7x7 stem, equal *time*: iterations scaled by the stored
                     s/iteration of bn_all over basic_stem (run those two first, same seed)
@@ -27,6 +28,7 @@ import glob
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -40,11 +42,23 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "bn_all": (CONFIG, []),
     "bn_backbone": (CONFIG, ["MODEL.SSD.HEAD_NORM", ""]),
     "no_bn": (CONFIG, ["MODEL.RESNETS.NORM", "", "MODEL.SSD.HEAD_NORM", ""]),
+    # The paper's no-BN baseline trains at the original SSD's small LR (0.001).
+    "no_bn_lr0.001": (CONFIG, ["MODEL.RESNETS.NORM", "", "MODEL.SSD.HEAD_NORM", "", "SOLVER.BASE_LR", "0.001"]),
     "basic_stem": (BASIC, []),
     "basic_stem_time": (BASIC, []),
     "extra_avgpool": (CONFIG, ["MODEL.SSD.EXTRA_SHORTCUT", "avgpool"]),
 }
 DIVERGED = ("FloatingPointError", "Loss became infinite or NaN", "Training diverged")
+DIVERGED_AT = re.compile(r"infinite or NaN at iteration=(\d+)")
+
+
+def _diverged_at(record: dict, out: str) -> str:
+    """The iteration at which a diverged run stopped (from its record, or its log.txt)."""
+    if "diverged_at" in record:
+        return str(record["diverged_at"])
+    log = os.path.join(out, f"{record['row']}_s{record['seed']}", "log.txt")
+    found = DIVERGED_AT.findall(open(log).read()) if os.path.exists(log) else []
+    return found[-1] if found else "?"
 
 
 def _result_path(out: str, row: str, seed: int) -> str:
@@ -90,7 +104,9 @@ def run_row(args: argparse.Namespace) -> dict:
         log = proc.stderr + proc.stdout
         if any(s in log for s in DIVERGED):
             # The paper's point is stability: a NaN loss is a result of the row, not a bench failure.
-            record.update(status="diverged", AP=float("nan"), AP50=float("nan"))
+            at = DIVERGED_AT.findall(log)
+            record.update(status="diverged", AP=float("nan"), AP50=float("nan"),
+                          diverged_at=int(at[-1]) if at else None)
             return record
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     ap, ap50 = final_ap(out_dir)
@@ -107,19 +123,24 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}"
 
 
+def _diverged(runs: list[dict], out: str) -> str:
+    div = [r for r in runs if r["status"] == "diverged"]
+    return f"{len(div)} ({', '.join(_diverged_at(r, out) for r in div)})" if div else "0"
+
+
 def table(out: str) -> str:
     """Markdown table of the stored runs: mean ± standard deviation over the finished seeds."""
     rows = {}
     for path in sorted(glob.glob(os.path.join(out, "*_s*.json"))):
         r = _load(path)
         rows.setdefault(r["row"], []).append(r)
-    lines = ["| row | seeds done | diverged | incomplete | iterations | box AP | AP50 | s / iteration |",
+    lines = ["| row | seeds done | diverged (at iteration) | incomplete | iterations | box AP | AP50 | s / iteration |",
              "|---|---|---|---|---|---|---|---|"]
     for name in [n for n in ROWS if n in rows]:
         runs = rows[name]
         done = [r for r in runs if r["status"] == "done"]
         lines.append(
-            f"| {name} | {len(done)} | {sum(r['status'] == 'diverged' for r in runs)} | "
+            f"| {name} | {len(done)} | {_diverged(runs, out)} | "
             f"{sum(r['status'] == 'incomplete' for r in runs)} | {'/'.join(str(r['iters']) for r in runs)} | "
             f"{_fmt([r['AP'] for r in done])} | {_fmt([r['AP50'] for r in done])} | "
             f"{_fmt([r['s_per_iter'] for r in done]) if done else '-'} |"
