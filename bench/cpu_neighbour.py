@@ -29,6 +29,11 @@ SETTINGS = {
     "old (torch default threads, config workers)": ["SCRATCHDET.CPU.NUM_THREADS", "-1",
                                                     "SCRATCHDET.CPU.CAP_WORKERS", "False"],
     "auto (SCRATCHDET.CPU defaults)": [],
+    # The floor of the ratio: one core's speed. Beside a neighbour that takes one of two cores,
+    # "auto beside / auto alone" cannot go below "one thread alone / auto alone".
+    "one thread (SCRATCHDET.CPU.NUM_THREADS 1)": ["SCRATCHDET.CPU.NUM_THREADS", "1"],
+    # Whether a loader worker sharing the one free core costs more than loading in the main process.
+    "auto, loading in the main process (DATALOADER.NUM_WORKERS 0)": ["DATALOADER.NUM_WORKERS", "0"],
 }
 
 
@@ -76,10 +81,15 @@ def main() -> None:
         a = statistics.median(res[(name, "alone")])
         b = statistics.median(res[(name, "beside a busy process")])
         print(f"| {name} | {a:.3f} | {b:.3f} | **{b / a:.2f}x** |")
-    old, auto = list(SETTINGS)
+    old, auto, one = list(SETTINGS)[:3]
     a_old = statistics.median(res[(old, "alone")])
+    a_auto = statistics.median(res[(auto, "alone")])
     print(f"\nauto beside / old alone: {statistics.median(res[(auto, 'beside a busy process')]) / a_old:.2f}x; "
-          f"auto alone / old alone: {statistics.median(res[(auto, 'alone')]) / a_old:.2f}x")
+          f"auto alone / old alone: {a_auto / a_old:.2f}x; "
+          f"floor (one thread alone / auto alone): {statistics.median(res[(one, 'alone')]) / a_auto:.2f}x")
+    if args.rounds > 1:
+        for (name, where), v in res.items():
+            print(f"spread, {where}, {name}: {min(v):.3f} - {max(v):.3f} s/iter")
     for k, v in choices.items():
         print(f"choice, {k[1]}, {k[0]}: {v}")
 
