@@ -20,6 +20,14 @@ _RUNNER = (
 )
 
 
+# Config options that put a bench on another embedded dataset (on top of its shapes config):
+# the nuclei tiles of configs/OwnData (12 training tiles of 128 px, one class, nuclei 5-27 px).
+# Anchor sizes are the bench's own (their number depends on the detector's levels).
+NUCLEI = ["SCRATCHDET.DATA.COCO", "[['nuclei_train', 'datasets/nuclei/train.json', 'datasets/nuclei/train'], "
+          "['nuclei_val', 'datasets/nuclei/val.json', 'datasets/nuclei/val']]",
+          "DATASETS.TEST", "('nuclei_val',)", "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
+
+
 def run(args: list[str]) -> dict:
     """Run ``train_net.py args``; return wall-clock seconds and peak RSS (MB) of the process."""
     t0 = time.time()
