@@ -13,6 +13,7 @@ from ..data.datasets.errors import DatasetError
 from . import fast_coco  # noqa: F401  (uses faster-coco-eval where detectron2's _C is missing)
 from .jigsaw_accuracy import JigsawEvaluator
 from .subset_coco import SubsetCOCOEvaluator
+from .voc_detection import VOCDetectionEvaluator
 
 
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
@@ -27,6 +28,10 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None =
     if evaluator_type in ("coco", "coco_panoptic_seg"):
         return COCOEvaluator(dataset_name, output_dir=output_folder)
     if evaluator_type == "pascal_voc":
+        # Datasets of SCRATCHDET.DATA.VOC carry <difficult> in their dicts and are scored on them;
+        # detectron2's built-in VOC splits (complete XML, no difficult flag in the dicts) by its own.
+        if meta.get("difficult_in_dicts"):
+            return VOCDetectionEvaluator(dataset_name)
         return PascalVOCDetectionEvaluator(dataset_name)
     raise DatasetError(
         f"Dataset '{dataset_name}' has evaluator_type={evaluator_type!r}; scratchdet evaluates 'coco' and "

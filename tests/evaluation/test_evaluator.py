@@ -12,7 +12,7 @@ from tests.conftest import DEMO_CONFIG
 def test_evaluator_follows_evaluator_type(tmp_path):
     cfg = load_config_file(DEMO_CONFIG, ["OUTPUT_DIR", str(tmp_path)])
     assert isinstance(build_evaluator(cfg, "shapes_val"), COCOEvaluator)
-    assert isinstance(build_evaluator(cfg, "voc_2007_test"), PascalVOCDetectionEvaluator)
+    assert isinstance(build_evaluator(cfg, "voc_2007_test"), PascalVOCDetectionEvaluator)  # built-in: complete XML
     MetadataCatalog.get("odd_type_ds").set(evaluator_type="lvis_custom")
     with pytest.raises(DatasetError, match="evaluator_type='lvis_custom'"):
         build_evaluator(cfg, "odd_type_ds")

@@ -28,6 +28,10 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
             raise ConfigError(f"SCRATCHDET.DATA.VOC entry {entry!r}: expected "
                               "[name, voc_root, split, 'class1,class2,...'(, year)].")
         name, dirname, split, classes = entry[:4]
+        if len(entry) == 5 and entry[4] not in (2007, 2012):
+            # Caught here, not by the VOC evaluator's assertion after training.
+            raise ConfigError(f"SCRATCHDET.DATA.VOC entry {entry!r}: year {entry[4]!r} must be 2007 (11-point AP) "
+                              "or 2012 (area under the precision-recall curve).")
         if isinstance(classes, str):
             classes = [c.strip() for c in classes.split(",") if c.strip()]
         if name not in DatasetCatalog.list():

@@ -56,9 +56,12 @@ def parse_voc_xml(xml_file: str, image_file: str, image_id: str, class_names: li
         if box is None:
             raise DatasetError(f"{xml_file}: {where} has no <bndbox>: add xmin ymin xmax ymax.")
         x0, y0, x1, y1 = (_number(box, c, xml_file, f"{where} <bndbox>") for c in COORDS)
-        # We include "difficult" objects in training, as detectron2 does.
+        # We include "difficult" objects in training, as detectron2 does; VOC's AP ignores them
+        # (an absent <difficult> is 0, as labelling tools often leave it out).
+        difficult = obj.find("difficult")
         annotations.append({"category_id": class_names.index(name), "bbox": [x0 - 1.0, y0 - 1.0, x1, y1],
-                            "bbox_mode": BoxMode.XYXY_ABS})
+                            "bbox_mode": BoxMode.XYXY_ABS,
+                            "difficult": int(difficult is not None and (difficult.text or "0").strip() == "1")})
     record["annotations"] = annotations
     return record
 
@@ -82,9 +85,9 @@ def load_checked_voc(dirname: str, split: str, class_names: list[str]) -> list[d
 
 
 def register_voc_xml(name: str, dirname: str, split: str, class_names: list[str], year: int = 2012) -> None:
-    """Register a VOC-format dataset; it is evaluated with detectron2's VOC evaluator
-    (``year`` 2007 selects the 11-point AP of VOC2007)."""
+    """Register a VOC-format dataset; it is evaluated with detectron2's VOC metric on these dicts
+    (scratchdet.evaluation.voc_detection; ``year`` 2007 selects the 11-point AP of VOC2007)."""
     class_names = list(class_names)
     DatasetCatalog.register(name, lambda: load_checked_voc(dirname, split, class_names))
     MetadataCatalog.get(name).set(thing_classes=class_names, dirname=dirname, year=year, split=split,
-                                  evaluator_type="pascal_voc")
+                                  evaluator_type="pascal_voc", difficult_in_dicts=True)
