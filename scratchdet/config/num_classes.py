@@ -14,10 +14,12 @@ def model_num_classes(cfg: CfgNode) -> tuple[str, int] | None:
     arch = cfg.MODEL.META_ARCHITECTURE
     if arch in ("GeneralizedRCNN", "PanopticFPN"):
         return "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    if arch == "RetinaNet":
+    if arch in ("RetinaNet", "FCOS"):  # scratchdet's FCOS (DEYO's stage 1) reads RetinaNet's keys
         return "MODEL.RETINANET.NUM_CLASSES", cfg.MODEL.RETINANET.NUM_CLASSES
     if arch == "ScratchDetSSD":
         return "MODEL.SSD.NUM_CLASSES", cfg.MODEL.SSD.NUM_CLASSES
+    if arch == "DEYODetector" and cfg.SCRATCHDET.DEYO.NUM_CLASSES > 0:  # 0: taken from the dataset
+        return "SCRATCHDET.DEYO.NUM_CLASSES", cfg.SCRATCHDET.DEYO.NUM_CLASSES
     return None
 
 

@@ -90,6 +90,23 @@ def test_num_classes_mismatch_names_the_key(tmp_path):
         load_checked_dataset(cfg, ["twocls_ds"], is_train=True)
 
 
+@pytest.mark.parametrize("arch,opts,key", [
+    ("FCOS", ["MODEL.RETINANET.NUM_CLASSES", "5"], "MODEL.RETINANET.NUM_CLASSES"),
+    ("DEYODetector", ["SCRATCHDET.DEYO.NUM_CLASSES", "5"], "SCRATCHDET.DEYO.NUM_CLASSES"),
+])
+def test_num_classes_mismatch_of_fcos_and_deyo(tmp_path, arch, opts, key):
+    json_file, img_dir = write_coco(tmp_path, name="twocls")
+    register_coco_json(f"twocls_{arch}", json_file, img_dir)
+    from scratchdet.config import load_config_file
+
+    cfg = load_config_file(DEMO_CONFIG, ["MODEL.META_ARCHITECTURE", arch, "MODEL.MASK_ON", "False", *opts])
+    with pytest.raises(ConfigError, match=f"has 2 classes .* set {key} 2"):
+        load_checked_dataset(cfg, [f"twocls_{arch}"], is_train=True)
+    cfg.defrost()
+    cfg.merge_from_list([key, "2"] if arch == "FCOS" else [key, "0"])  # DEYO's 0: from the dataset
+    assert len(load_checked_dataset(cfg, [f"twocls_{arch}"], is_train=True)) > 0
+
+
 def test_corrupt_image_names_the_file(tmp_path):
     from scratchdet.config import load_config_file
 
