@@ -8,6 +8,8 @@ Rows (all Root-ResNet-18 SSD at 128 px, same six levels and default boxes, same 
   bn_backbone       BN in backbone and extra layers only (MODEL.SSD.HEAD_NORM "")
   no_bn             no norm at all (a divergence is recorded as a result, not a crash)
   no_bn_lr0.001     no norm at all, at the original SSD's LR 0.001 (the paper's no-BN baseline)
+  bn_all_lr_scaled, bn_backbone_lr_scaled
+                    the two above at the paper's LR per image (0.05 x 8 / 128 = 0.003125)
   basic_stem        ResNet's 7x7 stem, equal iterations (levels from res2..res5 + 2 extras)
   basic_stem_time   ResNet's 7x7 stem, equal *time*: iterations scaled by the stored
                     s/iteration of bn_all over basic_stem (run those two first, same seed)
@@ -44,6 +46,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "no_bn": (CONFIG, ["MODEL.RESNETS.NORM", "", "MODEL.SSD.HEAD_NORM", ""]),
     # The paper's no-BN baseline trains at the original SSD's small LR (0.001).
     "no_bn_lr0.001": (CONFIG, ["MODEL.RESNETS.NORM", "", "MODEL.SSD.HEAD_NORM", "", "SOLVER.BASE_LR", "0.001"]),
+    # The paper's LR per image: 0.05 at batch 128 is 0.003125 at our batch 8 (linear scaling).
+    "bn_all_lr_scaled": (CONFIG, ["SOLVER.BASE_LR", "0.003125"]),
+    "bn_backbone_lr_scaled": (CONFIG, ["MODEL.SSD.HEAD_NORM", "", "SOLVER.BASE_LR", "0.003125"]),
     "basic_stem": (BASIC, []),
     "basic_stem_time": (BASIC, []),
     "extra_avgpool": (CONFIG, ["MODEL.SSD.EXTRA_SHORTCUT", "avgpool"]),
