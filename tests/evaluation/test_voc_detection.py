@@ -158,3 +158,26 @@ def test_unknown_voc_year_is_a_config_error(tmp_path):
     cfg = load_config_file(DEMO_CONFIG, ["SCRATCHDET.DATA.VOC", f"[['vocdet_year', '{tmp_path}', 'test', 'cat', 2010]]"])
     with pytest.raises(ConfigError, match="year 2010 must be 2007"):
         register_datasets_from_config(cfg)
+
+
+def test_split_of_a_voc_folder_scores_each_part_on_its_images(tmp_path):
+    objects = [[("cat", (10, 10, 40, 40), 0)], [("dog", (50, 20, 90, 60), 0)], [("cat", (5, 50, 30, 80), 0)],
+               [("dog", (20, 30, 60, 70), 0)], [("cat", (60, 10, 100, 50), 0)]]
+    root = tmp_path / "vocsplit"
+    _write_voc(root, objects)
+    cfg = load_config_file(DEMO_CONFIG, ["SCRATCHDET.DATA.VOC", f"[['vocsplit', '{root}', 'test', 'cat,dog']]",
+                                         "SCRATCHDET.DATA.SPLIT", "[['vocsplit', 'vocsplit_tr', 'vocsplit_va', 0.4, 0]]",
+                                         "OUTPUT_DIR", str(tmp_path / "out")])
+    register_datasets_from_config(cfg)
+    val = DatasetCatalog.get("vocsplit_va")
+    assert len(val) == 2 and len(DatasetCatalog.get("vocsplit_tr")) == 3
+    inputs, outputs = [], []
+    for d in val:  # perfect predictions on the val part only: AP 100 if only its images are scored
+        inst = Instances((d["height"], d["width"]))
+        inst.pred_boxes = Boxes(torch.tensor([BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+                                              for a in d["annotations"]], dtype=torch.float32))
+        inst.scores = torch.ones(len(d["annotations"]))
+        inst.pred_classes = torch.tensor([a["category_id"] for a in d["annotations"]])
+        inputs.append({"image_id": d["image_id"]})
+        outputs.append({"instances": inst})
+    assert _evaluate(build_evaluator(cfg, "vocsplit_va"), inputs, outputs)["bbox"]["AP"] == pytest.approx(100.0)

@@ -21,15 +21,19 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
 def register_split(source: str, train_name: str, val_name: str, val_fraction: float, seed: int = 0) -> None:
     """Register ``train_name`` and ``val_name`` as disjoint parts of ``source`` (same metadata,
     including the dataset-id map the evaluator needs; the COCO evaluator scores only the images
-    it is given, so the source's json serves both)."""
+    it is given, so the source's json serves both; a VOC folder's parts are scored on their dicts)."""
     if source not in DatasetCatalog.list():
         raise ConfigError(f"SCRATCHDET.DATA.SPLIT: dataset '{source}' is not registered (register it with "
                           "SCRATCHDET.DATA.COCO first, or use a built-in name).")
     complete_coco_metadata(source)  # a source registered without its class ids: read them now
     meta = MetadataCatalog.get(source)
-    if meta.get("evaluator_type") not in (None, "coco"):
+    # VOC datasets of SCRATCHDET.DATA.VOC are scored on their dicts (so a part scores its own
+    # images); detectron2's built-in VOC splits are scored from their whole split file.
+    voc_by_dicts = meta.get("evaluator_type") == "pascal_voc" and meta.get("difficult_in_dicts")
+    if meta.get("evaluator_type") not in (None, "coco") and not voc_by_dicts:
         raise ConfigError(f"SCRATCHDET.DATA.SPLIT: '{source}' is a {meta.evaluator_type} dataset; splits are "
-                          "supported for COCO-json datasets (VOC's evaluator scores its whole split file).")
+                          "supported for COCO-json datasets and VOC folders registered with SCRATCHDET.DATA.VOC "
+                          "(detectron2's own VOC names are scored on their whole split file).")
 
     def part(which: int, name: str):
         def load():
