@@ -28,10 +28,16 @@ NUCLEI = ["SCRATCHDET.DATA.COCO", "[['nuclei_train', 'datasets/nuclei/train.json
           "DATASETS.TEST", "('nuclei_val',)", "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
 
 
+# Benches run alone: the thread count must not depend on what else ran at the second a run
+# started (a test finishing, the previous run's loader workers exiting), or one run of a row
+# takes twice as long as the next. bench/cpu_neighbour.py measures the automatic choice itself.
+FIXED_THREADS = ["SCRATCHDET.CPU.CONSIDER_LOAD", "False"]
+
+
 def run(args: list[str]) -> dict:
     """Run ``train_net.py args``; return wall-clock seconds and peak RSS (MB) of the process."""
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args, *FIXED_THREADS], cwd=REPO, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
     wall = time.time() - t0
     if proc.returncode != 0:

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 
-from common import REPO, final_ap, seconds_per_iter
+from common import FIXED_THREADS, REPO, final_ap, seconds_per_iter
 
 CONFIG = "projects/ScratchDet/configs/scratchdet_rootres18_shapes_cpu.yaml"
 BASIC = "projects/ScratchDet/configs/scratchdet_res18_shapes_basicstem_cpu.yaml"
@@ -92,7 +92,7 @@ def run_row(args: argparse.Namespace) -> dict:
     out_dir = os.path.join(args.out, f"{args.row}_s{args.seed}")
     sched = ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.9)})",
              "SOLVER.CHECKPOINT_PERIOD", str(args.checkpoint_period), "SCRATCHDET.VIS.NUM_IMAGES", "0",
-             "TEST.EVAL_PERIOD", "0", "SEED", str(args.seed), "OUTPUT_DIR", out_dir]
+             "TEST.EVAL_PERIOD", "0", "SEED", str(args.seed), "OUTPUT_DIR", out_dir, *FIXED_THREADS]
     cmd = [sys.executable, "train_net.py", "--config-file", config, *opts, *sched]
     if os.path.exists(os.path.join(out_dir, "last_checkpoint")):
         cmd.insert(2, "--resume")
