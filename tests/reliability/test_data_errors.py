@@ -337,6 +337,23 @@ def test_builtin_dataset_without_files_says_where(name, path, monkeypatch):
     assert "DETECTRON2_DATASETS" in msg
 
 
+def test_own_dataset_under_the_datasets_folder_is_not_called_builtin(tmp_path, monkeypatch):
+    """A COCO json registered from the config, in a folder under $DETECTRON2_DATASETS (here the
+    embedded nuclei's place before datasets/prepare_nuclei.py ran): the message is about the
+    user's own file, not about detectron2's built-in datasets."""
+    from scratchdet.data.datasets import ensure_dataset_files
+    from scratchdet.data.datasets.coco_json import register_coco_json
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    missing = str(tmp_path / "nuclei" / "train.json")
+    register_coco_json("own_under_root", missing, str(tmp_path / "nuclei" / "train"))
+    check_builtin_files("own_under_root")  # not a built-in: nothing to say here
+    with pytest.raises(DatasetError) as e:
+        ensure_dataset_files("own_under_root")
+        DatasetCatalog.get("own_under_root")
+    assert "built-in" not in str(e.value) and missing in str(e.value)
+
+
 def test_builtin_dataset_without_files_stops_train_net_before_training(tmp_path):
     if os.path.exists(os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "coco")):
         pytest.skip("COCO is installed here")

@@ -48,6 +48,8 @@ def check_builtin_files(name: str) -> None:
     meta = MetadataCatalog.get(name)
     if meta.get("shapes_split") is not None or meta.get("split_of") is not None:
         return  # the embedded dataset (built on first use) and splits of a dataset
+    if meta.get("registered_by") == "scratchdet":
+        return  # a user's dataset (SCRATCHDET.DATA.COCO/VOC): its loader names the missing file
     root = detectron2_datasets_root()
     for key in _FILE_KEYS:
         path = meta.get(key)

@@ -153,4 +153,6 @@ def register_coco_json(name: str, json_file: str, image_root: str, **metadata) -
     cats = read_coco_categories(json_file)
     if cats is not None:
         metadata = {**coco_category_metadata(cats), **metadata}
-    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco", **metadata)
+    # registered_by: not one of detectron2's built-ins, whatever folder its files are in.
+    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco",
+                                  registered_by="scratchdet", **metadata)

@@ -90,4 +90,5 @@ def register_voc_xml(name: str, dirname: str, split: str, class_names: list[str]
     class_names = list(class_names)
     DatasetCatalog.register(name, lambda: load_checked_voc(dirname, split, class_names))
     MetadataCatalog.get(name).set(thing_classes=class_names, dirname=dirname, year=year, split=split,
-                                  evaluator_type="pascal_voc", difficult_in_dicts=True)
+                                  evaluator_type="pascal_voc", difficult_in_dicts=True,
+                                  registered_by="scratchdet")
