@@ -9,7 +9,7 @@ One row and seed per invocation; results stored under --out; the table printed f
     .venv/bin/python bench/self_training.py table --out output/bench_self_training
 
 --data nuclei: the nuclei tiles (datasets/nuclei) with a third of the 12 training tiles labelled
-(4 tiles, about 40 nuclei) and the other 8 given unlabelled.
+(4 tiles, 38 nuclei) and the other 8 given unlabelled.
 """
 
 from __future__ import annotations
