@@ -91,3 +91,11 @@ def _drop_log_handlers_on_closed_streams():
         for handler in list(getattr(logger, "handlers", [])):
             if getattr(getattr(handler, "stream", None), "closed", False):
                 logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _scratchdet_logs_reach_caplog(monkeypatch):
+    """detectron2's setup_logger(name="scratchdet"), run by any earlier in-process train_net run,
+    stops "scratchdet" from propagating to the root logger, where caplog listens: a test that
+    checks a warning would then pass or fail depending on the tests run before it."""
+    monkeypatch.setattr(logging.getLogger("scratchdet"), "propagate", True)
