@@ -3,9 +3,12 @@
 one busy single-threaded process (a Python busy loop this script starts before the run and
 kills after it), with the automatic thread / worker choice (SCRATCHDET.CPU, the default) and
 with the old fixed one (torch's default of one thread per physical core, the config's
-DATALOADER.NUM_WORKERS: SCRATCHDET.CPU.NUM_THREADS -1, CAP_WORKERS False). Runs alternate
-(old alone, auto alone, old beside, auto beside, --rounds times); OMP_NUM_THREADS is removed
-from the runs' environment so that the choice is the script's, not the shell's.
+DATALOADER.NUM_WORKERS: SCRATCHDET.CPU.NUM_THREADS -1, CAP_WORKERS False), and three probes of
+what is possible: one thread (the floor of the ratio on two cores), loading in the main
+process, and two threads whose OpenMP waits sleep instead of spin (OMP_WAIT_POLICY=PASSIVE).
+Runs alternate (every setting alone, then every setting beside, --rounds times);
+OMP_NUM_THREADS and OMP_WAIT_POLICY are removed from the runs' environment so that the choice
+is the script's, not the shell's.
 
 s/iter is detectron2's "Overall training speed" of each run (warm-up iterations excluded).
 Goal: beside the neighbour, within 1.5x of alone.
@@ -34,15 +37,21 @@ SETTINGS = {
     "one thread (SCRATCHDET.CPU.NUM_THREADS 1)": ["SCRATCHDET.CPU.NUM_THREADS", "1"],
     # Whether a loader worker sharing the one free core costs more than loading in the main process.
     "auto, loading in the main process (DATALOADER.NUM_WORKERS 0)": ["DATALOADER.NUM_WORKERS", "0"],
+    # Two threads that sleep instead of spinning while they wait for each other (libgomp's
+    # OMP_WAIT_POLICY, read when torch loads, so set in the run's environment): a descheduled
+    # thread then no longer burns the core its partner needs.
+    "two threads, passive waits (NUM_THREADS 2, OMP_WAIT_POLICY=PASSIVE)": ["SCRATCHDET.CPU.NUM_THREADS", "2"],
 }
+ENV = {"two threads, passive waits (NUM_THREADS 2, OMP_WAIT_POLICY=PASSIVE)": {"OMP_WAIT_POLICY": "PASSIVE"}}
 
 
-def one_run(opts: list[str], iters: int, out: str) -> tuple[float, str]:
+def one_run(opts: list[str], iters: int, out: str, extra_env: dict[str, str]) -> tuple[float, str]:
     """(s/iter, the logged thread choice) of one train_net.py run."""
     args = ["--config-file", CONFIG, "SOLVER.MAX_ITER", str(iters), "SOLVER.CHECKPOINT_PERIOD", "100000",
             "DATASETS.TEST", "()", "SCRATCHDET.VIS.NUM_IMAGES", "0", "OUTPUT_DIR", out, *opts]
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     env["PYTHONWARNINGS"] = "ignore"
+    env.update(extra_env)
     proc = subprocess.run([sys.executable, "train_net.py", *args], cwd=REPO, env=env, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -67,7 +76,7 @@ def main() -> None:
                 if where != "alone":
                     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 try:
-                    s, choice = one_run(opts, args.iters, os.path.join(args.out, f"r{r}"))
+                    s, choice = one_run(opts, args.iters, os.path.join(args.out, f"r{r}"), ENV.get(name, {}))
                 finally:
                     if neighbour is not None:
                         neighbour.kill()
