@@ -28,6 +28,7 @@ import sys
 from common import REPO
 
 CONFIG = "configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml"
+PASSIVE = "two threads, passive waits (NUM_THREADS 2, OMP_WAIT_POLICY=PASSIVE)"
 SETTINGS = {
     "old (torch default threads, config workers)": ["SCRATCHDET.CPU.NUM_THREADS", "-1",
                                                     "SCRATCHDET.CPU.CAP_WORKERS", "False"],
@@ -40,9 +41,9 @@ SETTINGS = {
     # Two threads that sleep instead of spinning while they wait for each other (libgomp's
     # OMP_WAIT_POLICY, read when torch loads, so set in the run's environment): a descheduled
     # thread then no longer burns the core its partner needs.
-    "two threads, passive waits (NUM_THREADS 2, OMP_WAIT_POLICY=PASSIVE)": ["SCRATCHDET.CPU.NUM_THREADS", "2"],
+    PASSIVE: ["SCRATCHDET.CPU.NUM_THREADS", "2"],
 }
-ENV = {"two threads, passive waits (NUM_THREADS 2, OMP_WAIT_POLICY=PASSIVE)": {"OMP_WAIT_POLICY": "PASSIVE"}}
+ENV = {PASSIVE: {"OMP_WAIT_POLICY": "PASSIVE"}}  # per-setting environment
 
 
 def one_run(opts: list[str], iters: int, out: str, extra_env: dict[str, str]) -> tuple[float, str]:
