@@ -5,6 +5,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -42,8 +43,18 @@ def run_train_net(args, timeout=600, check=True):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "train_net.py"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"train_net.py {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        # The cause on the first line: pytest's short summary (the end of a CI log) shows only that.
+        raise AssertionError(f"train_net.py exited with {proc.returncode}: {_last_lines(proc.stderr, 1)}\n"
+                             f"arguments: {' '.join(args)}\nthe end of its output:\n"
+                             f"{_last_lines(proc.stdout, 10)}\n{_last_lines(proc.stderr, 30)}")
     return proc
+
+
+def _last_lines(text: str, n: int) -> str:
+    """The last ``n`` lines without colour codes: the error, not the coloured config dump that a CI
+    log cut short would otherwise show instead of it."""
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
+    return "\n".join(lines[-n:])
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:

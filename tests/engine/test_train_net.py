@@ -3,6 +3,7 @@ a checkpoint with --eval-only, 2 processes on CPU (gloo), and errors a user can 
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -23,7 +24,8 @@ def trained(tmp_path_factory):
     run_train_net(["--config-file", DEMO_CONFIG, *opts, "SOLVER.MAX_ITER", "6"])
     first = torch.load(os.path.join(out, "model_final.pth"), map_location="cpu", weights_only=False)
     run_train_net(["--config-file", DEMO_CONFIG, "--resume", *opts, "SOLVER.MAX_ITER", "10"])
-    return out, first
+    yield out, first
+    shutil.rmtree(out, ignore_errors=True)  # a module's folder outlives tmp_path_retention_policy
 
 
 def test_training_leaves_its_outputs(trained):

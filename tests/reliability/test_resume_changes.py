@@ -26,7 +26,8 @@ def started(tmp_path_factory):
     out = tmp_path_factory.mktemp("started")
     code, err = train(out, "SOLVER.BASE_LR", str(LR))
     assert code == 0, err
-    return out
+    yield out
+    shutil.rmtree(out, ignore_errors=True)  # a module's folder outlives tmp_path_retention_policy
 
 
 @pytest.fixture
