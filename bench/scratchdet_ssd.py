@@ -99,8 +99,10 @@ def run_row(args: argparse.Namespace) -> dict:
     config, opts = ROWS[args.row]
     iters = _iters(args)
     out_dir = os.path.join(args.out, f"{args.row}_s{args.seed}")
+    # MAX_TO_KEEP 1: resuming needs only the newest periodic checkpoint (keeping all of them took over 1 GB per run).
     sched = ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.9)})",
-             "SOLVER.CHECKPOINT_PERIOD", str(args.checkpoint_period), "SCRATCHDET.VIS.NUM_IMAGES", "0",
+             "SOLVER.CHECKPOINT_PERIOD", str(args.checkpoint_period), "SCRATCHDET.CHECKPOINT.MAX_TO_KEEP", "1",
+             "SCRATCHDET.VIS.NUM_IMAGES", "0",
              "TEST.EVAL_PERIOD", "0", "SEED", str(args.seed), "OUTPUT_DIR", out_dir, *FIXED_THREADS]
     cmd = [sys.executable, "train_net.py", "--config-file", config, *opts, *sched]
     if os.path.exists(os.path.join(out_dir, "last_checkpoint")):

@@ -80,6 +80,8 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     need("SOLVER.WARMUP_FACTOR", lambda v: 0 <= v <= 1, "the warm-up starting factor must be between 0 and 1")
     need("SOLVER.CHECKPOINT_PERIOD", lambda v: v > 0 and v == int(v),
          "checkpoints are saved every this many iterations: use a positive integer (a large one to save only the final model)")
+    need("SCRATCHDET.CHECKPOINT.MAX_TO_KEEP", lambda v: v >= 0 and v == int(v),
+         "use 0 (keep every periodic checkpoint) or how many of the newest to keep, e.g. 3")
     need("SOLVER.REFERENCE_WORLD_SIZE", lambda v: v >= 0 and v == int(v), "use 0 (no automatic scaling) or a number of processes")
     need("TEST.EVAL_PERIOD", lambda v: v >= 0 and v == int(v), "use 0 (evaluate only at the end) or a positive number of iterations")
     need("DATALOADER.NUM_WORKERS", lambda v: v >= 0 and v == int(v), "use 0 (load in the main process) or a positive number of workers")

@@ -54,6 +54,10 @@ def add_scratchdet_config(cfg: CN) -> None:
     # True also reads legacy pickles (.pkl model-zoo files, .pth files holding other objects),
     # which run whatever code the file holds: only for a file you trust.
     _C.SCRATCHDET.CHECKPOINT.ALLOW_PICKLE = False
+    # Keep only this many of the newest periodic checkpoints (model_0004999.pth, ...) in OUTPUT_DIR,
+    # counting those an earlier run of the folder left (--resume); model_final.pth and
+    # model_best.pth are always kept. 0 keeps every one, as detectron2 does.
+    _C.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP = 0
 
     _C.SCRATCHDET.BEST_CHECKPOINT = CN()
     # Metric (as in metrics.json, e.g. "bbox/AP", "segm/AP", "bbox/AP50") whose best value on the

@@ -29,7 +29,9 @@ from detectron2.utils import comm
 from omegaconf import DictConfig, ListConfig
 
 from ..checkpoint import ScratchCheckpointer
+from ..config.errors import ConfigError
 from ..data.datasets import ensure_dataset_files
+from .hooks.checkpoint_retention import RetainingPeriodicCheckpointer
 
 __all__ = ["do_test", "do_train", "load_lazy_config", "main"]
 
@@ -78,6 +80,19 @@ def do_test(cfg: DictConfig, model: torch.nn.Module) -> dict:
     return ret
 
 
+def _periodic_checkpointer(checkpointer, options: DictConfig) -> hooks.PeriodicCheckpointer:
+    """``train.checkpointer`` as detectron2 reads it; with ``max_to_keep`` (detectron2's common
+    train config sets 100), files left by an earlier run of the folder count too (``--resume``)."""
+    options = dict(options)
+    keep = options.pop("max_to_keep", None)
+    if keep is not None and (not isinstance(keep, int) or keep < 0):
+        raise ConfigError(f"train.checkpointer.max_to_keep={keep!r}: use how many of the newest periodic "
+                          "checkpoints to keep (e.g. 3), or 0 / None to keep every one.")
+    if keep:
+        return RetainingPeriodicCheckpointer(checkpointer, max_to_keep=keep, **options)
+    return hooks.PeriodicCheckpointer(checkpointer, **options)
+
+
 def do_train(args: argparse.Namespace, cfg: DictConfig) -> None:
     """Train ``cfg.model`` for ``train.max_iter`` iterations (resuming with ``--resume``), with
     periodic checkpoints, evaluation every ``train.eval_period`` and at the end, and metrics."""
@@ -94,7 +109,7 @@ def do_train(args: argparse.Namespace, cfg: DictConfig) -> None:
     trainer.register_hooks([
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-        hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer) if main_process else None,
+        _periodic_checkpointer(checkpointer, cfg.train.checkpointer) if main_process else None,
         hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
         hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter),
                              period=cfg.train.log_period) if main_process else None,

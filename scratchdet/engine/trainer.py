@@ -13,6 +13,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model
+from detectron2.engine import hooks as d2_hooks
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
@@ -28,6 +29,7 @@ from ..solver import build_optimizer, uses_param_groups
 from .cpu_threads import configure_cpu
 from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
+from .hooks.checkpoint_retention import RetainingPeriodicCheckpointer
 from .hooks.loss_curve import LossCurveHook
 from .hooks.prediction_png import PredictionPNGHook
 from .precise_bn import reestimate_bn_stats
@@ -112,6 +114,10 @@ class Trainer(DefaultTrainer):
 
     def build_hooks(self):
         ret = super().build_hooks()
+        keep = self.cfg.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP
+        if keep > 0:  # detectron2 builds its PeriodicCheckpointer without max_to_keep
+            ret = [RetainingPeriodicCheckpointer(h.checkpointer, h.period, keep)
+                   if isinstance(h, d2_hooks.PeriodicCheckpointer) else h for h in ret]
         # Config hooks go before the PeriodicWriter (last on the main process), so what they log is
         # written in the same step; the PNGs are drawn after it has flushed the final metrics.
         writer = ret.pop() if comm.is_main_process() else None

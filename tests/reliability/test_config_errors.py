@@ -106,6 +106,7 @@ VALUES = {
     "steps_decreasing": (["SOLVER.STEPS", "(300, 100)"], "SOLVER.STEPS"),
     "steps_negative": (["SOLVER.STEPS", "(-1,)"], "SOLVER.STEPS"),
     "checkpoint_period_zero": (["SOLVER.CHECKPOINT_PERIOD", "0"], "SOLVER.CHECKPOINT_PERIOD"),
+    "max_to_keep_negative": (["SCRATCHDET.CHECKPOINT.MAX_TO_KEEP", "-1"], "SCRATCHDET.CHECKPOINT.MAX_TO_KEEP"),
     "scheduler_unknown": (["SOLVER.LR_SCHEDULER_NAME", "WarmupPolyLR"], "SOLVER.LR_SCHEDULER_NAME"),
     "eval_period_negative": (["TEST.EVAL_PERIOD", "-1"], "TEST.EVAL_PERIOD"),
     "num_workers_negative": (["DATALOADER.NUM_WORKERS", "-2"], "DATALOADER.NUM_WORKERS"),
