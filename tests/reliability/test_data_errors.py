@@ -357,6 +357,20 @@ def test_own_dataset_under_the_datasets_folder_is_not_called_builtin(tmp_path, m
     assert "built-in" not in str(e.value) and missing in str(e.value)
 
 
+def test_dataset_registered_in_user_code_is_not_called_builtin(tmp_path, monkeypatch):
+    """detectron2's register_coco_instances in the user's code, files under $DETECTRON2_DATASETS
+    but missing: the message names the file and says where to correct it, not "built-in"."""
+    from detectron2.data.datasets import register_coco_instances
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    missing = str(tmp_path / "cells" / "train.json")
+    register_coco_instances("users_cells_train", {}, missing, str(tmp_path / "cells"))
+    with pytest.raises(DatasetError) as e:
+        check_builtin_files("users_cells_train")
+    msg = str(e.value)
+    assert "built-in" not in msg and missing in msg and "json_file" in msg and "registered" in msg
+
+
 def test_builtin_dataset_without_files_stops_train_net_before_training(tmp_path):
     if os.path.exists(os.path.join(os.environ.get("DETECTRON2_DATASETS", "datasets"), "coco")):
         pytest.skip("COCO is installed here")

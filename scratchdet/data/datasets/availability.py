@@ -16,6 +16,10 @@ from .errors import DatasetError
 # Metadata keys of detectron2's built-in datasets that hold their files' paths.
 _FILE_KEYS = ("json_file", "dirname", "image_root", "image_dir", "gt_dir", "sem_seg_root", "panoptic_root")
 BUILTIN_DOC = "https://detectron2.readthedocs.io/en/latest/tutorials/builtin_datasets.html"
+# detectron2 registers its built-ins when detectron2.data is imported, before this module: what is
+# registered now is built-in (also scratchdet's shapes_*, told apart by their metadata below). A
+# user's register_coco_instances under ./datasets is not, wherever its files are.
+BUILTIN_NAMES = frozenset(DatasetCatalog.list())
 
 
 def detectron2_datasets_root() -> str:
@@ -44,7 +48,8 @@ def _under(path: str, root: str) -> bool:
 
 def check_builtin_files(name: str) -> None:
     """Raise a :class:`DatasetError` saying where the files are expected when ``name`` is one of
-    detectron2's built-in datasets and its files are absent."""
+    detectron2's built-in datasets and its files are absent, or naming the missing file of a
+    dataset registered in the user's code."""
     meta = MetadataCatalog.get(name)
     if meta.get("shapes_split") is not None or meta.get("split_of") is not None:
         return  # the embedded dataset (built on first use) and splits of a dataset
@@ -53,7 +58,14 @@ def check_builtin_files(name: str) -> None:
     root = detectron2_datasets_root()
     for key in _FILE_KEYS:
         path = meta.get(key)
-        if not isinstance(path, str) or not path or not _under(path, root) or os.path.exists(path):
+        if not isinstance(path, str) or not path or "://" in path or os.path.exists(path):
+            continue  # remote paths (s3://, ...) are read through PathManager: not checked here
+        if name not in BUILTIN_NAMES:
+            raise DatasetError(
+                f"Dataset '{name}': its {key} {path} does not exist (full path {os.path.abspath(path)}). "
+                "Correct the path where the dataset is registered in your code, or register it with "
+                "SCRATCHDET.DATA.COCO / SCRATCHDET.DATA.VOC (see datasets/README.md).")
+        if not _under(path, root):
             continue
         where = ("$DETECTRON2_DATASETS is unset, so ./datasets" if "DETECTRON2_DATASETS" not in os.environ
                  else f"$DETECTRON2_DATASETS={os.environ['DETECTRON2_DATASETS']}")

@@ -60,4 +60,6 @@ def load_unlabelled_images(path: str, image_root: str | None = None, key: str = 
 def register_unlabelled_images(name: str, path: str, image_root: str | None = None) -> None:
     """Register ``name`` as the images of a folder or of a COCO json (labels unused)."""
     DatasetCatalog.register(name, lambda: load_unlabelled_images(path, image_root))
-    MetadataCatalog.get(name).set(image_root=image_root or path, evaluator_type="", unlabelled=True)
+    # registered_by: its loader names the missing folder and the SCRATCHDET.DATA.UNLABELLED key.
+    MetadataCatalog.get(name).set(image_root=image_root or path, evaluator_type="", unlabelled=True,
+                                  registered_by="scratchdet")
