@@ -27,6 +27,7 @@ from ..modeling.freeze import freeze_part
 from ..modeling.norm_policy import init_for_scratch
 from ..solver import build_optimizer, uses_param_groups
 from .cpu_threads import configure_cpu
+from .disk_space import warn_if_checkpoints_do_not_fit
 from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.checkpoint_retention import RetainingPeriodicCheckpointer
@@ -82,6 +83,8 @@ class Trainer(DefaultTrainer):
         with schedule_of_config(self):
             super().resume_or_load(resume=resume)
         resumed = resume and self.checkpointer.has_checkpoint()
+        if comm.is_main_process():  # the main process writes the checkpoints
+            warn_if_checkpoints_do_not_fit(self.cfg, self._trainer.model, self._trainer.optimizer, self.start_iter)
         iters = self.cfg.SCRATCHDET.HANDOVER.PRECISE_BN_ITERS
         if not resumed and self.cfg.MODEL.WEIGHTS and iters > 0:
             model = self._trainer.model
