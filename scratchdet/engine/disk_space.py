@@ -29,7 +29,7 @@ def checkpoint_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
 def checkpoints_to_write(start_iter: int, max_iter: int, period: int, max_to_keep: int, best: bool) -> int:
     """How many checkpoint files this run leaves: the periodic ones (at most ``max_to_keep`` when
     set), model_final.pth, and model_best.pth with validation during training."""
-    periodic = sum(1 for i in range(start_iter, max_iter) if (i + 1) % period == 0)
+    periodic = max(0, max_iter // period - start_iter // period)  # iterations i with (i + 1) % period == 0
     if max_to_keep > 0:
         periodic = min(periodic, max_to_keep)
     return periodic + 1 + int(best)
@@ -47,7 +47,10 @@ def warn_if_checkpoints_do_not_fit(cfg: CfgNode, model: torch.nn.Module, optimiz
     n = checkpoints_to_write(start_iter, cfg.SOLVER.MAX_ITER, cfg.SOLVER.CHECKPOINT_PERIOD,
                              cfg.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP, best)
     size = checkpoint_bytes(model, optimizer)
-    free = shutil.disk_usage(os.path.abspath(cfg.OUTPUT_DIR)).free
+    folder = os.path.abspath(cfg.OUTPUT_DIR)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)  # not made yet (a phase's folder): its disk is its parent's
+    free = shutil.disk_usage(folder).free
     if n * size <= free:
         return False
     logger.warning(

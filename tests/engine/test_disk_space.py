@@ -18,6 +18,8 @@ Usage = namedtuple("Usage", "total used free")
     (0, 10, 3, 0, True, 5),    # and model_best.pth
     (7, 10, 3, 0, False, 2),   # resumed at 7: iteration 8, and model_final
     (0, 10, 100, 0, False, 1),
+    (9, 10, 3, 0, False, 1),   # resumed after the last periodic one
+    (0, 10**7, 5000, 0, False, 2001),
 ])
 def test_number_of_checkpoint_files(start, max_iter, period, keep, best, expect):
     assert checkpoints_to_write(start, max_iter, period, keep, best) == expect
@@ -53,3 +55,9 @@ def test_warns_naming_the_folder_and_the_keys(tiny_cfg, scratchdet_warnings, mon
                    "SCRATCHDET.CHECKPOINT.MAX_TO_KEEP", "3", "TEST.EVAL_PERIOD", "0")
     assert not warn_if_checkpoints_do_not_fit(cfg, model, opt, start_iter=0)
     assert len(scratchdet_warnings) == 1
+
+
+def test_folder_not_made_yet_reads_its_parents_disk(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("OUTPUT_DIR", str(tmp_path / "run" / "phase1"), "SOLVER.MAX_ITER", "10")
+    model = torch.nn.Linear(4, 4)
+    assert not warn_if_checkpoints_do_not_fit(cfg, model, torch.optim.SGD(model.parameters(), lr=0.1), 0)
