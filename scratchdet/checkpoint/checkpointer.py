@@ -31,6 +31,8 @@ from .safe_load import load_checkpoint_file, refuse_pickle
 
 logger = logging.getLogger(__name__)
 
+# Where a checkpoint of a training with model EMA keeps the trained (not averaged) weights.
+RAW_MODEL = "raw_model"
 REMOTE = ("detectron2://", "catalog://", "http://", "https://")
 
 
@@ -54,6 +56,9 @@ class ScratchCheckpointer(DetectionCheckpointer):
         self.for_evaluation = for_evaluation
         self._loading = ""
         self._weights_only = False
+        # A model average (EMA) of the training, set by the Trainer: saved as the checkpoint's
+        # "model" (what evaluation and MODEL.WEIGHTS load), the trained weights as "raw_model".
+        self.averaged_model: torch.nn.Module | None = None
 
     @classmethod
     def from_config(cls, cfg: CfgNode, model: torch.nn.Module, save_dir: str | None = None,
@@ -73,7 +78,10 @@ class ScratchCheckpointer(DetectionCheckpointer):
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:
             return
-        data = {"model": self.model.state_dict()}
+        if self.averaged_model is not None:
+            data = {"model": self.averaged_model.state_dict(), RAW_MODEL: self.model.state_dict()}
+        else:
+            data = {"model": self.model.state_dict()}
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
         data.update(kwargs)
@@ -132,6 +140,19 @@ class ScratchCheckpointer(DetectionCheckpointer):
         return loaded
 
     def _load_model(self, checkpoint: dict):
+        averaged = None
+        if RAW_MODEL in checkpoint:
+            # A checkpoint of a training with EMA: a resume continues the trained weights and
+            # restores the average; MODEL.WEIGHTS and evaluation take the average ("model").
+            raw = checkpoint.pop(RAW_MODEL)
+            if not self._weights_only and not self.for_evaluation:
+                averaged, checkpoint["model"] = checkpoint["model"], raw
+        incompatible = self._load_model_weights(checkpoint)
+        if averaged is not None and self.averaged_model is not None:
+            self.averaged_model.load_state_dict(averaged)
+        return incompatible
+
+    def _load_model_weights(self, checkpoint: dict):
         if checkpoint.get("matching_heuristics", False):  # Caffe2/pycls names: detectron2 aligns them
             return super()._load_model(checkpoint)
         state = checkpoint["model"]

@@ -85,6 +85,10 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     need("SOLVER.REFERENCE_WORLD_SIZE", lambda v: v >= 0 and v == int(v), "use 0 (no automatic scaling) or a number of processes")
     need("TEST.EVAL_PERIOD", lambda v: v >= 0 and v == int(v), "use 0 (evaluate only at the end) or a positive number of iterations")
     need("DATALOADER.NUM_WORKERS", lambda v: v >= 0 and v == int(v), "use 0 (load in the main process) or a positive number of workers")
+    if get("SCRATCHDET.EMA.ENABLED"):
+        need("SCRATCHDET.EMA.DECAY", lambda v: 0 <= v < 1, "the EMA decay must be in [0, 1), e.g. 0.9998")
+        need("SCRATCHDET.EMA.WARMUP_ITERS", lambda v: v >= 0,
+             "the decay's warm-up is a number of iterations, 0 (none) or more, e.g. MAX_ITER / 5")
     wd_bias = get("SOLVER.WEIGHT_DECAY_BIAS")
     if wd_bias is not None and not (_is_number(wd_bias) and wd_bias >= 0):
         errors.append(f"{prefix}SOLVER.WEIGHT_DECAY_BIAS={wd_bias!r}: use None (same as SOLVER.WEIGHT_DECAY) or a value >= 0.")

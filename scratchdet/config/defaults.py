@@ -6,6 +6,7 @@ from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
 from .cpu import add_cpu_config
 from .deyo import add_deyo_config
+from .ema import add_ema_config
 from .image_reading import add_image_reading_config
 from .jigsaw import add_jigsaw_config
 from .mae import add_mae_config
@@ -89,3 +90,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_mae_config(cfg)
     add_self_training_config(cfg)
     add_cpu_config(cfg)
+    add_ema_config(cfg)

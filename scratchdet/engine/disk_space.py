@@ -47,6 +47,8 @@ def warn_if_checkpoints_do_not_fit(cfg: CfgNode, model: torch.nn.Module, optimiz
     n = checkpoints_to_write(start_iter, cfg.SOLVER.MAX_ITER, cfg.SOLVER.CHECKPOINT_PERIOD,
                              cfg.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP, best)
     size = checkpoint_bytes(model, optimizer)
+    if cfg.SCRATCHDET.EMA.ENABLED:  # the average and the trained weights are both stored
+        size += sum(t.numel() * t.element_size() for t in model.state_dict().values())
     folder = os.path.abspath(cfg.OUTPUT_DIR)
     while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)  # not made yet (a phase's folder): its disk is its parent's

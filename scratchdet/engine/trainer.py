@@ -32,6 +32,7 @@ from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.checkpoint_retention import RetainingPeriodicCheckpointer
 from .hooks.loss_curve import LossCurveHook
+from .hooks.model_ema import ModelEMAHook, build_model_ema
 from .hooks.prediction_png import PredictionPNGHook
 from .precise_bn import reestimate_bn_stats
 from .resume_check import schedule_of_config
@@ -54,11 +55,17 @@ class Trainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
+        # The EMA copies the unwrapped model; its first update (after step 1) copies the weights
+        # as loaded by resume_or_load, or the checkpoint's average arrives with a resume.
+        self.ema = build_model_ema(cfg, model)
         device_ids = [comm.get_local_rank()] if cfg.MODEL.DEVICE.startswith("cuda") else None
         model = create_ddp_model(model, broadcast_buffers=False, device_ids=device_ids)
         self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = ScratchCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        extra = {"ema": self.ema} if self.ema is not None else {}
+        self.checkpointer = ScratchCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), **extra)
+        if self.ema is not None:  # checkpoints store the average as "model", the trained weights beside it
+            self.checkpointer.averaged_model = self.ema.module
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
@@ -115,8 +122,23 @@ class Trainer(DefaultTrainer):
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
         return build_evaluator(cfg, dataset_name, output_folder)
 
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model that evaluation and the predictions PNG use: the EMA when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _test_and_save_results(self):
+        self._last_eval_results = self.test(self.cfg, self.eval_model)
+        return self._last_eval_results
+
     def build_hooks(self):
         ret = super().build_hooks()
+        # detectron2's EvalHook evaluates self.model; ours evaluates eval_model (the EMA if any).
+        ret = [d2_hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._test_and_save_results)
+               if isinstance(h, d2_hooks.EvalHook) else h for h in ret]
+        if self.ema is not None:  # after the LR scheduler, before the checkpointer and the evaluation
+            at = next(i for i, h in enumerate(ret) if isinstance(h, d2_hooks.LRScheduler)) + 1
+            ret.insert(at, ModelEMAHook(self.ema))
         keep = self.cfg.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP
         if keep > 0:  # detectron2 builds its PeriodicCheckpointer without max_to_keep
             ret = [RetainingPeriodicCheckpointer(h.checkpointer, h.period, keep)

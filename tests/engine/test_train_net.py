@@ -86,8 +86,10 @@ def test_two_processes_on_cpu(tmp_path):
     run_train_net(["--config-file", DEMO_CONFIG, "--num-gpus", "2", *TINY_OPTS, "SOLVER.IMS_PER_BATCH", "4",
                    "MODEL.RESNETS.NORM", "naiveSyncBN", "MODEL.FPN.NORM", "naiveSyncBN",
                    "MODEL.ROI_BOX_HEAD.NORM", "naiveSyncBN_N", "MODEL.ROI_MASK_HEAD.NORM", "naiveSyncBN_N",
-                   "SOLVER.MAX_ITER", "4", "OUTPUT_DIR", out])
+                   "SOLVER.MAX_ITER", "4", "SCRATCHDET.EMA.ENABLED", "True", "OUTPUT_DIR", out])
     log = open(os.path.join(out, "log.txt")).read()
     assert "world size: 2" in log.lower() or "Rank of current process: 0. World size: 2" in log
-    assert os.path.isfile(os.path.join(out, "model_final.pth"))
+    # model EMA under DDP: the average of the unwrapped model, the trained weights beside it
+    final = torch.load(os.path.join(out, "model_final.pth"), weights_only=True)
+    assert final["ema"] == {"updates": 4} and final["model"].keys() == final["raw_model"].keys()
     assert json.load(open(os.path.join(out, "final_results.json")))["bbox"]["AP"] >= 0

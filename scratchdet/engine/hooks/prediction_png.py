@@ -28,7 +28,7 @@ class PredictionPNGHook(HookBase):
         # Only a finished training is drawn (not one stopped by an exception).
         if self.trainer.iter + 1 < self.trainer.max_iter:
             return
-        model = self.trainer.model
+        model = getattr(self.trainer, "eval_model", self.trainer.model)  # the EMA when enabled
         model = getattr(model, "module", model)  # unwrap DistributedDataParallel
         out = draw_prediction_grid(cfg, model, cfg.DATASETS.TEST[0], os.path.join(cfg.OUTPUT_DIR, "predictions.png"),
                                    cfg.SCRATCHDET.VIS.NUM_IMAGES, cfg.SCRATCHDET.VIS.SCORE_THRESH)
