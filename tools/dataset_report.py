@@ -26,6 +26,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 import scratchdet  # noqa: F401
 from scratchdet.config import load_config_file
 from scratchdet.data.datasets import ensure_dataset_files, register_datasets_from_config
+from scratchdet.data.datasets.availability import check_registered
 from scratchdet.data.datasets.statistics import dataset_statistics, suggested_config
 
 DEFAULT_CONFIG = "configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml"
@@ -70,11 +71,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--config-file", default=DEFAULT_CONFIG, help="its datasets are registered; its model sets the levels")
     ap.add_argument("--input-size", type=int, default=0, help="shorter side at training/test (default: the median image's)")
     ap.add_argument("--apply", default="", help="write the suggested keys to this yaml")
+    ap.add_argument("--base", default="", help="with --apply: the written yaml has _BASE_ this config, so it runs as it is")
     ap.add_argument("--png", default="", help="histogram PNG (default: next to --apply, else output/dataset_report/)")
     # Anything else is KEY VALUE config overrides (after the dataset name and the options).
     args, opts = ap.parse_known_args(argv)
     cfg = load_config_file(args.config_file, opts)
     register_datasets_from_config(cfg)
+    check_registered([args.dataset], "tools/dataset_report.py DATASET")
     ensure_dataset_files(args.dataset)
     dicts = DatasetCatalog.get(args.dataset)
     classes = MetadataCatalog.get(args.dataset).get("thing_classes")
@@ -101,10 +104,16 @@ def main(argv: list[str] | None = None) -> dict:
         os.makedirs(os.path.dirname(os.path.abspath(args.apply)), exist_ok=True)
         with open(args.apply, "w") as f:
             f.write(f"# Suggested by tools/dataset_report.py {args.dataset} --input-size {stats['input_size']}\n")
+            if args.base:  # detectron2 resolves a relative _BASE_ from the yaml's own folder
+                base = os.path.relpath(os.path.abspath(args.base), os.path.dirname(os.path.abspath(args.apply)))
+                f.write(yaml.safe_dump({"_BASE_": base}))
             yaml.safe_dump(nested(keys), f, default_flow_style=None, sort_keys=True)
-        print(f"wrote {args.apply} (add it to your config's _BASE_ chain)")
+        print(f"wrote {args.apply}" + (f" (_BASE_: {args.base}; train with --config-file {args.apply})" if args.base
+                                       else " (add it to your config's _BASE_ chain, or write it with --base CONFIG)"))
     return keys
 
 
 if __name__ == "__main__":
-    main()
+    from scratchdet.engine.user_errors import run_reporting_user_errors
+
+    run_reporting_user_errors(main, None)  # a user error: one line, exit code 2

@@ -152,4 +152,6 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    from scratchdet.engine.user_errors import run_reporting_user_errors
+
+    run_reporting_user_errors(main, None)  # a user error: one line, exit code 2

@@ -13,15 +13,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from detectron2.checkpoint import DetectionCheckpointer
-
 import scratchdet  # noqa: F401
+from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
+from scratchdet.data.datasets import register_datasets_from_config
 from scratchdet.engine import Trainer
 from scratchdet.evaluation import draw_prediction_grid
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config-file", required=True)
     ap.add_argument("--weights", required=True)
@@ -30,14 +30,18 @@ def main() -> None:
     ap.add_argument("--num-images", type=int, default=6)
     ap.add_argument("--score-thresh", type=float, default=0.5)
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     cfg = load_config_file(args.config_file, args.opts)
+    register_datasets_from_config(cfg)
     model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(args.weights)
+    # The project's safe loading (weights_only) and its checks (a checkpoint of another model).
+    ScratchCheckpointer.from_config(cfg, model, save_dir="", for_evaluation=True).load(args.weights, checkpointables=[])
     dataset = args.dataset or cfg.DATASETS.TEST[0]
     out = draw_prediction_grid(cfg, model, dataset, args.output, args.num_images, args.score_thresh)
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    main()
+    from scratchdet.engine.user_errors import run_reporting_user_errors
+
+    run_reporting_user_errors(main, None)  # a user error: one line, exit code 2

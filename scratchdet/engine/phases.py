@@ -113,7 +113,8 @@ def merge_phase_outputs(cfg: CfgNode, p1: CfgNode) -> None:
     with atomic_open(os.path.join(out, "metrics.json"), "w") as f:
         f.write("\n".join(lines) + "\n")
     plot_loss_curves(os.path.join(out, "metrics.json"), os.path.join(out, "loss_curve.png"))
-    for name in ("model_final.pth", "predictions.png"):
+    # model_best.* too: the last phase's best model is the run's (validation during training)
+    for name in ("model_final.pth", "predictions.png", "model_best.pth", "model_best.json"):
         src = os.path.join(out, f"phase{last}", name)
         if os.path.isfile(src):
             with open(src, "rb") as fin, atomic_open(os.path.join(out, name), "wb") as fout:

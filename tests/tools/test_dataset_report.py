@@ -50,3 +50,30 @@ def test_warning_when_detections_are_capped(scratchdet_warnings):
     warn_if_detections_capped(cfg, d, "crowded")
     msg = " ".join(scratchdet_warnings)
     assert "MODEL.RPN.POST_NMS_TOPK_TEST=120" in msg and "DETECTIONS_PER_IMAGE" not in msg
+
+
+def test_apply_with_base_writes_a_config_that_runs_as_it_is(tmp_path):
+    json_file, img_dir = write_user_coco(tmp_path, "rb", [1, 2], n_images=4)
+    out = tmp_path / "cfgs" / "mine.yaml"
+    dataset_report.main(["rb_src", "--config-file", DEMO_CONFIG, "--input-size", "96", "--apply", str(out),
+                         "--base", DEMO_CONFIG, "SCRATCHDET.DATA.COCO", f"[['rb_src', '{json_file}', '{img_dir}']]"])
+    assert out.read_text().splitlines()[1].startswith("_BASE_: ")
+    cfg = load_config_file(str(out))  # one file: the user's config (its model) under the suggestions
+    assert cfg.MODEL.RESNETS.DEPTH == 18 and cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2 and cfg.INPUT.MIN_SIZE_TEST == 96
+
+
+def _tool_exit(script: str, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", script), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_tools_report_user_errors_in_one_line(tmp_path):
+    proc = _tool_exit("dataset_report.py", "not_registered_anywhere", "--config-file", DEMO_CONFIG)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("scratchdet: error:")]
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr  # (torch's own warnings may come before it)
+    assert "Traceback" not in proc.stderr and "not_registered_anywhere" in errors[0]
+    proc = _tool_exit("plot_loss_curves.py", str(tmp_path / "missing.json"), str(tmp_path / "x.png"))
+    assert proc.returncode == 2 and "missing.json: no such file" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,168 @@
+"""How to spend a fixed CPU budget on a user's own dataset: the rules of
+``tools/train_own_data.py``, as pure functions of the dataset's statistics and the machine's
+measured timings. Each rule names its reason; the studies behind them are in docs/own_dataset.md.
+
+The order of decisions: (1) the test size, from the object sizes; (2) the training crop, from the
+test size and the largest objects; (3) after a probe has measured s/iter: whether a
+low-resolution phase 1 (direct pre-training) is worth its share, the iterations, the LR schedule
+ending inside the budget, how often to validate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+# (1) Objects are kept at their own size unless the median is larger than this: a detector from
+# scratch needs ~32-64 px objects, and every pixel above that costs time the budget lacks.
+MAX_MEDIAN_OBJECT_PX = 64.0
+# Never shrink the images below this share of their size (small objects must stay visible).
+MIN_SCALE = 0.25
+# (2) Train on random crops of this side (at the test scale) when the images are larger: the cost
+# of a step falls with the pixels while objects keep their size and the model stays fully
+# convolutional at test time (full images). A crop must hold the large objects: at least
+# CROP_OBJECT_FACTOR times the 95th-percentile object.
+MIN_CROP = 256
+CROP_OBJECT_FACTOR = 4.0
+# (3) Fewer passes than this over the training images at the target size: the detector is
+# under-trained, and a low-resolution phase 1 (4x cheaper steps at half the size) buys passes.
+MIN_PASSES_AT_TARGET = 100
+PHASE1_SHARE = 0.5
+PHASE1_SCALE = 0.5
+# Images per batch (BN everywhere: 8 images is enough for batch statistics on one process) and the
+# LR for it (the demo model's: BN everywhere takes it after a warm-up).
+IMS_PER_BATCH = 8
+BASE_LR = 0.03
+# Validation takes at most this share of the budget, in at most MAX_EVALS evaluations.
+EVAL_SHARE = 0.08
+MAX_EVALS = 6
+# Time kept in hand for what is not measured (writing checkpoints, drawing PNGs, start-up jitter).
+SAFETY_SHARE = 0.04
+MIN_ITERS = 20
+
+
+@dataclass
+class InputChoice:
+    test_size: int          # shorter side at test time (INPUT.MIN_SIZE_TEST)
+    max_size: int           # INPUT.MAX_SIZE_TEST / MAX_SIZE_TRAIN
+    scale: float            # test size / the images' median shorter side
+    crop: int               # side of the square training crop at the test scale; 0 = whole images
+    reason: str
+
+
+@dataclass
+class Timings:
+    """Measured on this machine by the probe."""
+
+    s_per_iter: float           # training step at the chosen size, crop and batch
+    s_per_iter_phase1: float    # phase 1's step (0: not measured)
+    eval_s_per_image: float     # inference + evaluation per validation image
+    start_s: float              # a training's start-up (model, loaders) and end (final save, PNGs)
+    eval_fixed_s: float = 0.0   # each evaluation's cost beyond its images (set-up, COCO evaluation)
+
+
+@dataclass
+class Schedule:
+    phase1_iters: int
+    iters: int
+    warmup_iters: int
+    eval_period: int
+    evals: int
+    passes: float               # passes over the training images by the detector at target size
+    phase1_passes: float
+    planned_s: float            # training + evaluations + start-ups, as planned
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_input(median_short_side: float, max_aspect: float, object_px_p50: float, object_px_p95: float,
+                 divisibility: int = 32) -> InputChoice:
+    """Rules (1) and (2). Sizes are in the images' own pixels."""
+    scale = 1.0
+    reason = f"objects kept at their size (median {object_px_p50:.0f} px)"
+    if object_px_p50 > MAX_MEDIAN_OBJECT_PX:
+        scale = max(MIN_SCALE, MAX_MEDIAN_OBJECT_PX / object_px_p50)
+        reason = (f"images scaled by {scale:.2f}: the median object ({object_px_p50:.0f} px) needs no more than "
+                  f"{MAX_MEDIAN_OBJECT_PX:.0f} px")
+    # The model pads its input to its size divisibility: the test size itself needs no rounding.
+    test = max(divisibility, int(round(median_short_side * scale)))
+    max_size = int(math.ceil(test * max_aspect / divisibility) * divisibility)
+    crop_side = max(MIN_CROP, int(math.ceil(CROP_OBJECT_FACTOR * object_px_p95 * scale / divisibility) * divisibility))
+    crop = crop_side if crop_side < test else 0
+    if crop:
+        reason += f"; training on random {crop} px crops of {test} px images (steps ~{(crop / test) ** 2:.2f}x the cost)"
+    return InputChoice(test, max_size, round(test / median_short_side, 4), crop, reason)
+
+
+def _evals(budget_s: float, eval_s: float) -> int:
+    return max(1, min(MAX_EVALS, int(EVAL_SHARE * budget_s // max(eval_s, 1e-6))))
+
+
+def choose_schedule(budget_s: float, spent_s: float, timings: Timings, train_images: int, val_images: int,
+                    train_eval_images: int, allow_phase1: bool = True) -> Schedule:
+    """Rule (3): fill what is left of ``budget_s`` (``spent_s`` used already, e.g. by the probe)
+    with training, validations and the final evaluation on the training images.
+    Raises ValueError naming the minimum budget when not even MIN_ITERS and one evaluation fit."""
+    eval_s = val_images * timings.eval_s_per_image + timings.eval_fixed_s
+    final_train_eval_s = (train_eval_images * timings.eval_s_per_image + timings.eval_fixed_s) if train_eval_images else 0.0
+    left = budget_s * (1 - SAFETY_SHARE) - spent_s - final_train_eval_s - timings.start_s
+    # As many validations as the share allows, fewer when they would leave less than MIN_ITERS steps.
+    evals = max(1, min(_evals(budget_s, eval_s), int((left - MIN_ITERS * timings.s_per_iter) // max(eval_s, 1e-6))))
+    train_s = left - evals * eval_s
+    minimum = spent_s + final_train_eval_s + timings.start_s + eval_s + MIN_ITERS * timings.s_per_iter
+    if train_s < MIN_ITERS * timings.s_per_iter:
+        steps_s = MIN_ITERS * timings.s_per_iter
+        raise ValueError(f"a budget of {budget_s / 60:.1f} minutes is too small on this machine: the probe took "
+                         f"{spent_s:.0f} s, one evaluation takes {eval_s:.0f} s and {MIN_ITERS} steps {steps_s:.0f} s; "
+                         f"give at least --minutes {math.ceil(minimum / (1 - SAFETY_SHARE) / 60 * 10) / 10:.1f}")
+    iters = int(train_s // timings.s_per_iter)
+    passes = iters * IMS_PER_BATCH / train_images
+    p1_iters, p1_passes = 0, 0.0
+    reason = f"{passes:.0f} passes over the training images at the target size"
+    if allow_phase1 and passes < MIN_PASSES_AT_TARGET and timings.s_per_iter_phase1 > 0:
+        # A second start-up (phase 2's trainer) and the hand-over's BN re-estimation come out of the budget.
+        two_s = train_s - timings.start_s
+        p1_iters = int(two_s * PHASE1_SHARE // timings.s_per_iter_phase1)
+        iters = int(two_s * (1 - PHASE1_SHARE) // timings.s_per_iter)
+        p1_passes = p1_iters * IMS_PER_BATCH * 2 / train_images
+        reason = (f"only {passes:.0f} passes at the target size (< {MIN_PASSES_AT_TARGET}): "
+                  f"{PHASE1_SHARE:.0%} of the training time in a low-resolution phase 1 ({p1_passes:.0f} passes at "
+                  f"{PHASE1_SCALE:.2f}x the size), then {iters * IMS_PER_BATCH / train_images:.0f} at the target")
+        passes = iters * IMS_PER_BATCH / train_images
+    iters = max(iters, MIN_ITERS)
+    period = max(1, iters // evals)
+    planned = (spent_s + timings.start_s * (2 if p1_iters else 1) + p1_iters * timings.s_per_iter_phase1
+               + iters * timings.s_per_iter + (iters // period) * eval_s + final_train_eval_s)
+    return Schedule(p1_iters, iters, min(100, max(1, iters // 10)), period, iters // period, round(passes, 1),
+                    round(p1_passes, 1), round(planned, 1), reason)
+
+
+def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BATCH) -> list[str]:
+    """The config opts (KEY VALUE list) of a schedule and input choice, for the own-data base config."""
+    lr = BASE_LR * ims_per_batch / IMS_PER_BATCH
+    opts = ["INPUT.MIN_SIZE_TEST", str(inp.test_size), "INPUT.MAX_SIZE_TEST", str(inp.max_size),
+            "INPUT.MIN_SIZE_TRAIN", f"({inp.test_size},)", "INPUT.MAX_SIZE_TRAIN", str(inp.max_size),
+            "INPUT.CROP.ENABLED", str(bool(inp.crop)), "INPUT.CROP.TYPE", "absolute",
+            "INPUT.CROP.SIZE", f"({inp.crop or inp.test_size}, {inp.crop or inp.test_size})",
+            "SOLVER.IMS_PER_BATCH", str(ims_per_batch), "SOLVER.BASE_LR", str(lr),
+            # cosine to zero exactly at the last step: the schedule ends inside the budget
+            "SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.MAX_ITER", str(s.iters), "SOLVER.STEPS", "()",
+            "SOLVER.WARMUP_ITERS", str(s.warmup_iters), "TEST.EVAL_PERIOD", str(s.eval_period),
+            "SOLVER.CHECKPOINT_PERIOD", str(s.eval_period),
+            "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.iters // 5))]
+    if s.phase1_iters:
+        low = max(32, int(round(inp.test_size * PHASE1_SCALE / 32) * 32))
+        opts += ["SCRATCHDET.PHASE1.ENABLED", "True", "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(s.phase1_iters),
+                 "SCRATCHDET.PHASE1.SOLVER.WARMUP_ITERS", str(min(100, max(1, s.phase1_iters // 10))),
+                 "SCRATCHDET.PHASE1.SOLVER.CHECKPOINT_PERIOD", str(max(1, s.phase1_iters // 4)),
+                 # low resolution makes room for twice the images (the paper's "large batch")
+                 "SCRATCHDET.PHASE1.SOLVER.IMS_PER_BATCH", str(2 * ims_per_batch),
+                 "SCRATCHDET.PHASE1.SOLVER.BASE_LR", str(lr),
+                 "SCRATCHDET.PHASE1.SCRATCHDET.DATA.TRAIN_MAPPER", "LowResPretrainMapper",
+                 "SCRATCHDET.PHASE1.SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR",
+                 "SCRATCHDET.PHASE1.SOLVER.STEPS", "()", "SCRATCHDET.PHASE1.TEST.EVAL_PERIOD", "0",
+                 "SCRATCHDET.PHASE1.SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.phase1_iters // 5)),
+                 "SCRATCHDET.PHASE1.SCRATCHDET.LOWRES.IMAGE_SIZE", str(low)]
+    return opts

@@ -1,0 +1,81 @@
+"""tools/train_own_data.py end to end on a user's COCO json with a tiny budget, and the one-line
+refusals (exit 2) of bad input."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scratchdet.config import load_config_file
+from tests.conftest import REPO
+from tests.data.user_coco import write_user_coco
+
+TOOL = os.path.join(REPO, "tools", "train_own_data.py")
+spec = importlib.util.spec_from_file_location("train_own_data", TOOL)
+train_own_data = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_own_data)
+# Small heads keep the tiny budget's steps short (and exercise the KEY VALUE overrides).
+SMALL = ["DATALOADER.NUM_WORKERS", "0", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32", "SCRATCHDET.VIS.NUM_IMAGES", "2"]
+
+
+def _run(args):
+    return subprocess.run([sys.executable, TOOL, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def test_a_budget_gives_a_chosen_config_a_best_model_and_a_summary(tmp_path):
+    train_json, images = write_user_coco(tmp_path, "mine", [1, 7, 42], n_images=16)
+    out = tmp_path / "out"
+    proc = _run(["--train-json", train_json, "--images", images, "--val-fraction", "0.25", "--minutes", "1.5",
+                 "--output", str(out), "--top-down", *SMALL])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = json.load(open(out / "plan.json"))
+    cfg = load_config_file(str(out / "config_chosen.yaml"))
+    # the chosen schedule is the one trained, ending with a cosine LR, and the data decided the model
+    assert cfg.SOLVER.MAX_ITER == plan["schedule"]["iters"] >= 20
+    assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineLR" and cfg.SCRATCHDET.EMA.ENABLED
+    assert cfg.MODEL.MASK_ON and cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.SCRATCHDET.AUG.ROT90
+    assert cfg.DATALOADER.NUM_WORKERS == 0  # the user's override, applied last
+    assert cfg.TEST.EVAL_PERIOD == plan["schedule"]["eval_period"] > 0
+    best = json.load(open(out / "model_best.json"))
+    assert os.path.isfile(out / "model_best.pth") and best["metric"] == "bbox/AP"
+    assert (out / "val_ap_curve.png").stat().st_size > 1000
+    summary = (out / "summary.txt").read_text()
+    assert "reading:" in summary and "wall-clock" in summary and "validation box AP:" in summary
+    assert plan["train_eval_images"] == 0 or "on its training images" in summary
+    # the chosen config is a config train_net.py runs as it is (evaluation of the best model here)
+    ev = subprocess.run([sys.executable, "train_net.py", "--config-file", str(out / "config_chosen.yaml"), "--eval-only",
+                         "MODEL.WEIGHTS", str(out / "model_best.pth"), "OUTPUT_DIR", str(tmp_path / "ev")],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert abs(json.load(open(tmp_path / "ev" / "eval_results.json"))["bbox"]["AP"] - best["value"]) < 1e-6
+
+
+def _refused(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as e:
+        from scratchdet.engine.user_errors import run_reporting_user_errors
+
+        run_reporting_user_errors(train_own_data.main, train_own_data.parse(argv))
+    assert e.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("scratchdet: error:")]
+    assert len(err) == 1, err  # one message (torch's own warnings may come before it)
+    return err[0]
+
+
+def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
+    train_json, images = write_user_coco(tmp_path, "mine", [1], n_images=6)
+    base = ["--images", images, "--output", str(tmp_path / "o")]
+    assert "no such file" in _refused(["--train-json", str(tmp_path / "nope.json"), *base, "--minutes", "5"], capsys)
+    assert "--minutes" in _refused(["--train-json", train_json, *base, "--minutes", "0"], capsys)
+    # a budget that cannot hold the probe, one evaluation and a few steps: the minimum is named
+    line = _refused(["--train-json", train_json, *base, "--minutes", "0.05", *SMALL], capsys)
+    assert "too small" in line and "--minutes" in line
+    empty = json.load(open(train_json))
+    empty["annotations"] = []
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    # (the dataset names are registered once per process: the refusal is checked in its own)
+    proc = _run(["--train-json", str(tmp_path / "empty.json"), *base, "--minutes", "5"])
+    assert proc.returncode == 2 and "no annotations" in proc.stderr and "Traceback" not in proc.stderr
