@@ -219,8 +219,11 @@ def main() -> None:
         else:
             cfg, pre = (CONFIG, t["jigsaw"]) if args.row == "jigsaw" else (DIRECT, t["direct"])
             it = [_iters(b * share, pre), _iters(b * (1 - share), t["detector"])]
+            # Direct pre-training keeps phase 1's LR constant after warm-up (the paper, and the
+            # config); jigsaw's phase 1 has its cosine schedule, whose STEPS are unused.
+            p1_steps = _steps(it[0]) if args.row == "jigsaw" else "()"
             r = run(["--config-file", cfg, *COMMON, *DETECTOR, *seed, "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(it[0]),
-                     "SCRATCHDET.PHASE1.SOLVER.STEPS", _steps(it[0]), "SOLVER.MAX_ITER", str(it[1]),
+                     "SCRATCHDET.PHASE1.SOLVER.STEPS", p1_steps, "SOLVER.MAX_ITER", str(it[1]),
                      "SOLVER.STEPS", _steps(it[1]), "OUTPUT_DIR", run_dir])
         ap_, ap50 = final_ap(run_dir)
         res = {"row": args.row, "seed": args.seed, "budget_s": b, "iters": it, "wall_s": r["wall_s"],

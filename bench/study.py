@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from common import NUCLEI, REPO, metrics, run
+from common import FIXED_THREADS, NUCLEI, REPO, metrics, run
 
 RESULTS = os.path.join(REPO, "bench", "results")
 OUT = os.path.join(REPO, "output", "study")
@@ -87,6 +87,108 @@ STUDIES: dict[str, Study] = {
         note=f"Faster R-CNN R18-FPN; method: {DIRECT_P1} it of phase 1 at 64 px (batch 16, constant LR), "
              "then the detector at 128 px with BN statistics re-estimated and frozen"),
 }
+
+
+# tools/train_own_data.py at a budget, on real data trained on some scenes and tested on others
+# (datasets/prepare_*.py). Rows: "<rules>_<minutes>" (rules: budget = the command's, native = the
+# earlier recipe at the same budget). Each row then evaluates model_best.pth on the test scenes.
+OWN_DATA = {
+    "trees": {"train": ("datasets/trees/train.json", "datasets/trees/train"),
+              "tests": {"test": ("datasets/trees/test.json", "datasets/trees/test"),
+                        "othersites": ("datasets/trees/othersites.json", "datasets/trees/othersites")}},
+    "buildings": {"train": ("datasets/buildings/train.json", "datasets/buildings/train"),
+                  "tests": {"test": ("datasets/buildings/test.json", "datasets/buildings/test")}},
+    "nuclei": {"train": ("datasets/nuclei/train.json", "datasets/nuclei/train"),
+               "tests": {"test": ("datasets/nuclei/val.json", "datasets/nuclei/val")}},
+}
+OWN_ROWS = ("native_10", "budget_10", "native_40", "budget_40")
+
+
+def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
+    name = "own_data"
+    if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored(name)):
+        sys.exit(f"{name}/{dataset}/{row} seed {seed} is stored already.")
+    rules, minutes = row.split("_")
+    spec = OWN_DATA[dataset]
+    out = os.path.join(OUT, name, dataset, f"{row}_s{seed}")
+    if os.path.isdir(out):  # a budget row is not resumable: its clock started with the first chunk
+        import shutil
+
+        shutil.rmtree(out)
+    cmd = [sys.executable, "tools/train_own_data.py", "--train-json", spec["train"][0], "--images", spec["train"][1],
+           "--minutes", minutes, "--output", out, "--top-down", "--seed", str(seed), "--rules", rules, *FIXED_THREADS]
+    print("Running", name, dataset, row, "seed", seed, flush=True)
+    t0 = time.time()
+    busy0, own0 = _cpu_seconds()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    wall = time.time() - t0
+    busy1, own1 = _cpu_seconds()
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    neighbour = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
+    if neighbour > MAX_NEIGHBOUR_SHARE:
+        sys.exit(f"VOID: other processes used {neighbour:.2f} of a core while {name}/{dataset}/{row} seed {seed} ran.")
+    plan = json.load(open(os.path.join(out, "plan.json")))
+    best = json.load(open(os.path.join(out, "model_best.json")))
+    chosen = os.path.join(out, "config_chosen.yaml")
+    import yaml
+
+    coco = yaml.safe_load(open(chosen))["SCRATCHDET"]["DATA"]["COCO"]
+    tests = {}
+    for tname, (j, root) in spec["tests"].items():
+        reg = str([*coco, [f"own_test_{tname}", j, root]])
+        ev_dir = os.path.join(out, f"test_{tname}")
+        run(["--config-file", chosen, "--eval-only", "SCRATCHDET.DATA.COCO", reg, "DATASETS.TEST", f"('own_test_{tname}',)",
+             "MODEL.WEIGHTS", os.path.join(out, "model_best.pth"), "OUTPUT_DIR", ev_dir])
+        res = json.load(open(os.path.join(ev_dir, "eval_results.json")))["bbox"]
+        tests[tname] = {"AP": res["AP"], "AP50": res["AP50"]}
+    train_eval = os.path.join(out, "train_eval", "eval_results.json")
+    result = {
+        "study": name, "dataset": dataset, "row": row, "seed": seed, "rules": rules, "minutes": float(minutes),
+        "wall_seconds": round(wall, 1), "neighbour_core_share": round(neighbour, 3),
+        "phase1_iters": plan["schedule"]["phase1_iters"], "phase2_iters": plan["schedule"]["iters"],
+        "passes": plan["schedule"]["passes"], "input": plan["input"], "s_per_iter": plan["timings"]["s_per_iter"],
+        "val_box_AP": best["value"], "box_AP": tests[next(iter(tests))]["AP"], "AP50": tests[next(iter(tests))]["AP50"],
+        "tests": tests,
+        "train_box_AP": json.load(open(train_eval))["bbox"]["AP"] if os.path.isfile(train_eval) else None,
+        "curve": [{"iter": i, "AP": a} for i, a in _own_curve(out)],
+        "commit": _commit(), "date": time.strftime("%Y-%m-%d"),
+    }
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, f"{name}.jsonl"), "a") as f:
+        f.write(json.dumps(result) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "curve"}))
+    return result
+
+
+def _own_curve(out: str) -> list[tuple[int, float]]:
+    folder = os.path.join(out, "phase2") if os.path.isdir(os.path.join(out, "phase2")) else out
+    return [(r["iteration"] + 1, r["bbox/AP"]) for r in metrics(folder) if "bbox/AP" in r]
+
+
+def own_data_table() -> str:
+    rows = stored("own_data")
+    lines = ["own_data: tools/train_own_data.py (rules budget) against the earlier recipe (native) at the same "
+             "wall-clock budget; test = other scenes", "",
+             "| dataset | row | seeds | test box AP (mean ± sd) | other tests | val AP | train AP | iters (phase 1) | wall s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in OWN_DATA:
+        for r in OWN_ROWS:
+            got = [x for x in rows if x["dataset"] == d and x["row"] == r]
+            if not got:
+                lines.append(f"| {d} | {r} | 0 | not run | | | | | |")
+                continue
+            ap = [x["box_AP"] for x in got]
+            sd = statistics.stdev(ap) if len(ap) > 1 else float("nan")
+            others = "; ".join(f"{t} {statistics.mean(x['tests'][t]['AP'] for x in got):.1f}"
+                               for t in list(got[0]["tests"])[1:])
+            tr = [x["train_box_AP"] for x in got if x["train_box_AP"] is not None]
+            tr_s = f"{statistics.mean(tr):.1f}" if tr else "n/a"
+            lines.append(f"| {d} | {r} | {len(got)} | {statistics.mean(ap):.1f} ± {sd:.1f} | {others} | "
+                         f"{statistics.mean(x['val_box_AP'] for x in got):.1f} | {tr_s} | "
+                         f"{got[0]['phase2_iters']} ({got[0]['phase1_iters']}) | "
+                         f"{statistics.mean(x['wall_seconds'] for x in got):.0f} |")
+    return "\n".join(lines)
 
 
 def _commit() -> str:
@@ -277,13 +379,13 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list")
     r = sub.add_parser("run")
-    r.add_argument("study", choices=sorted(STUDIES))
+    r.add_argument("study", choices=sorted([*STUDIES, "own_data"]))
     r.add_argument("dataset")
     r.add_argument("row")
     r.add_argument("--seed", type=int, default=0)
     for cmd in ("next", "table"):
         p = sub.add_parser(cmd)
-        p.add_argument("study", choices=sorted(STUDIES))
+        p.add_argument("study", choices=sorted([*STUDIES, "own_data"]))
         p.add_argument("--seeds", type=int, default=2)
     a = ap.parse_args()
     if a.cmd == "list":
@@ -291,6 +393,12 @@ def main() -> None:
             todo = missing(name)
             print(f"{name}: datasets {list(st.datasets)}, rows {_order(st)}; {len(stored(name))} stored, "
                   f"{len(todo)} missing for 2 seeds")
+    elif a.cmd == "run" and a.study == "own_data":
+        if a.dataset not in OWN_DATA or a.row not in OWN_ROWS:
+            sys.exit(f"own_data: datasets {list(OWN_DATA)}, rows {list(OWN_ROWS)}.")
+        run_own_data_row(a.dataset, a.row, a.seed)
+    elif a.cmd == "table" and a.study == "own_data":
+        print(own_data_table())
     elif a.cmd == "run":
         st = STUDIES[a.study]
         if a.dataset not in st.datasets or a.row not in st.rows:

@@ -210,7 +210,7 @@ def tile_annotations(rings: list[np.ndarray], y: int, x: int, size: int, min_are
         if len(cut) < 3:
             continue
         area = polygon_area(cut)
-        if area < min_area:
+        if area <= 0 or area < min_area:  # a polygon that only touches the tile has no area in it
             continue
         cut = cut - (x, y)
         bx0, by0 = cut.min(axis=0)

@@ -304,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         scenes = read_wheel_scenes(wheel)
     for s in scenes:
         sides = np.concatenate([s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1]])
-        print(f"Read {s.name}: {s.image.shape[1]}x{s.image.shape[0]}, {len(s.boxes)} boxes "
-              f"({dict(s.labels)}), box side {sides.min():.0f}-{sides.max():.0f} px (median {np.median(sides):.0f})")
+        size = (f"box side {sides.min():.0f}-{sides.max():.0f} px (median {np.median(sides):.0f})" if len(sides)
+                else "no boxes")
+        print(f"Read {s.name}: {s.image.shape[1]}x{s.image.shape[0]}, {len(s.boxes)} boxes ({dict(s.labels)}), {size}")
 
     try:
         splits = split_tiles(scenes, split_scenes, args.tile, args.min_visible, args.min_size)

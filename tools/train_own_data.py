@@ -44,6 +44,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--top-down", action="store_true",
                     help="the images have no 'up' (aerial, microscopy): add vertical flips and 90-degree rotations")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rules", default="budget", choices=("budget", "native"),
+                    help="native: the earlier recipe (whole images at their size, LR steps, no EMA) at the same "
+                         "budget, to compare with")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output with its chosen config")
     ap.add_argument("--config-file", default=BASE, help="the base config (model, augmentation) the choice starts from")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides, applied last")
@@ -63,7 +66,7 @@ def main(args: argparse.Namespace) -> str:
     from scratchdet.engine.own_data import CHOSEN, PLAN, TRAIN, Request, plan, summarise
 
     req = Request(args.train_json, args.images, args.output, args.minutes, args.config_file, args.val_json,
-                  args.val_images, args.val_fraction, args.seed, args.top_down, list(args.opts))
+                  args.val_images, args.val_fraction, args.seed, args.top_down, args.rules, list(args.opts))
     chosen = os.path.join(args.output, CHOSEN)
     if args.resume:
         if not os.path.isfile(chosen):

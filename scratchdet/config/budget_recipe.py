@@ -139,8 +139,16 @@ def choose_schedule(budget_s: float, spent_s: float, timings: Timings, train_ima
                     round(p1_passes, 1), round(planned, 1), reason)
 
 
-def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BATCH) -> list[str]:
-    """The config opts (KEY VALUE list) of a schedule and input choice, for the own-data base config."""
+def native_input(median_short_side: float, max_aspect: float, divisibility: int = 32) -> InputChoice:
+    """The recipe before these rules (docs/own_dataset.md until this revision): whole images at
+    their own size. Kept to compare against (``--rules native``)."""
+    max_size = int(math.ceil(median_short_side * max_aspect / divisibility) * divisibility)
+    return InputChoice(int(round(median_short_side)), max_size, 1.0, 0, "native rules: whole images at their size")
+
+
+def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BATCH, native: bool = False) -> list[str]:
+    """The config opts (KEY VALUE list) of a schedule and input choice, for the own-data base
+    config. ``native``: the earlier recipe's LR steps at 75% and 90% and no EMA."""
     lr = BASE_LR * ims_per_batch / IMS_PER_BATCH
     opts = ["INPUT.MIN_SIZE_TEST", str(inp.test_size), "INPUT.MAX_SIZE_TEST", str(inp.max_size),
             "INPUT.MIN_SIZE_TRAIN", f"({inp.test_size},)", "INPUT.MAX_SIZE_TRAIN", str(inp.max_size),
@@ -152,6 +160,9 @@ def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BA
             "SOLVER.WARMUP_ITERS", str(s.warmup_iters), "TEST.EVAL_PERIOD", str(s.eval_period),
             "SOLVER.CHECKPOINT_PERIOD", str(s.eval_period),
             "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.iters // 5))]
+    if native:
+        opts += ["SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR",
+                 "SOLVER.STEPS", f"({int(s.iters * 0.75)}, {int(s.iters * 0.9)})", "SCRATCHDET.EMA.ENABLED", "False"]
     if s.phase1_iters:
         low = max(32, int(round(inp.test_size * PHASE1_SCALE / 32) * 32))
         opts += ["SCRATCHDET.PHASE1.ENABLED", "True", "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(s.phase1_iters),

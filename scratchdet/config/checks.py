@@ -85,10 +85,18 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     need("SOLVER.REFERENCE_WORLD_SIZE", lambda v: v >= 0 and v == int(v), "use 0 (no automatic scaling) or a number of processes")
     need("TEST.EVAL_PERIOD", lambda v: v >= 0 and v == int(v), "use 0 (evaluate only at the end) or a positive number of iterations")
     need("DATALOADER.NUM_WORKERS", lambda v: v >= 0 and v == int(v), "use 0 (load in the main process) or a positive number of workers")
+    errors += epoch_errors(get, prefix)
     if get("SCRATCHDET.EMA.ENABLED"):
         need("SCRATCHDET.EMA.DECAY", lambda v: 0 <= v < 1, "the EMA decay must be in [0, 1), e.g. 0.9998")
         need("SCRATCHDET.EMA.WARMUP_ITERS", lambda v: v >= 0,
              "the decay's warm-up is a number of iterations, 0 (none) or more, e.g. MAX_ITER / 5")
+    need("SCRATCHDET.EARLY_STOP.PATIENCE", lambda v: v >= 0 and v == int(v),
+         "the patience is a number of evaluations without improvement, 0 (off) or more, e.g. 3")
+    need("SCRATCHDET.EARLY_STOP.MIN_DELTA", lambda v: v >= 0, "the smallest improvement cannot be negative")
+    if get("SCRATCHDET.EARLY_STOP.PATIENCE") and (get("TEST.EVAL_PERIOD") == 0 or not get("SCRATCHDET.BEST_CHECKPOINT.METRIC")):
+        errors.append(f"{prefix}SCRATCHDET.EARLY_STOP.PATIENCE={get('SCRATCHDET.EARLY_STOP.PATIENCE')} needs "
+                      "validation during training: set TEST.EVAL_PERIOD > 0 and SCRATCHDET.BEST_CHECKPOINT.METRIC "
+                      "(e.g. bbox/AP).")
     wd_bias = get("SOLVER.WEIGHT_DECAY_BIAS")
     if wd_bias is not None and not (_is_number(wd_bias) and wd_bias >= 0):
         errors.append(f"{prefix}SOLVER.WEIGHT_DECAY_BIAS={wd_bias!r}: use None (same as SOLVER.WEIGHT_DECAY) or a value >= 0.")
@@ -116,6 +124,21 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
         if clip_type not in ("value", "norm", "full_model"):  # full_model: scratchdet.solver
             errors.append(f"{prefix}SOLVER.CLIP_GRADIENTS.CLIP_TYPE={clip_type!r}: use 'value', 'norm' or 'full_model'.")
     return errors
+
+
+def epoch_errors(get: Callable[[str], object], prefix: str = "") -> list[str]:
+    """Messages for a schedule in epochs (SOLVER.MAX_EPOCHS / STEPS_EPOCHS) that cannot be converted."""
+    epochs, steps = get("SOLVER.MAX_EPOCHS"), get("SOLVER.STEPS_EPOCHS")
+    if not (_is_number(epochs) and epochs >= 0):
+        return [f"{prefix}SOLVER.MAX_EPOCHS={epochs!r}: a number of epochs, 0 (use SOLVER.MAX_ITER) or more."]
+    if not isinstance(steps, (list, tuple)) or not all(_is_number(e) for e in steps):
+        return [f"{prefix}SOLVER.STEPS_EPOCHS={steps!r}: a tuple of epochs, e.g. (9, 11)."]
+    if steps and not epochs:
+        return [f"{prefix}SOLVER.STEPS_EPOCHS={tuple(steps)} needs SOLVER.MAX_EPOCHS (or give SOLVER.STEPS in iterations)."]
+    if list(steps) != sorted(set(steps)) or any(e <= 0 or e >= epochs for e in steps):
+        return [f"{prefix}SOLVER.STEPS_EPOCHS={tuple(steps)}: increasing epochs between 0 and SOLVER.MAX_EPOCHS "
+                f"({epochs}), e.g. ({round(epochs * 0.75)}, {round(epochs * 0.9)})."]
+    return []
 
 
 def _phase1_getter(cfg: CfgNode) -> Callable[[str], object]:

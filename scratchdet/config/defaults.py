@@ -14,6 +14,7 @@ from .norm import add_norm_config
 from .phases import add_phases_config
 from .self_training import add_self_training_config
 from .ssd import add_ssd_config
+from .validation import add_validation_config
 from .vit import add_vit_config
 
 
@@ -38,6 +39,11 @@ def add_scratchdet_config(cfg: CN) -> None:
     # VOC-XML datasets to register without code: a list of [name, voc_root, split, "cls1,cls2,..."]
     # (split is the name of a file in voc_root/ImageSets/Main/ without .txt).
     _C.SCRATCHDET.DATA.VOC = []
+    # YOLO-format datasets (the Ultralytics layout) to register without code: a list of
+    # [name, images_folder, names] with images in <root>/images/<split>, labels in
+    # <root>/labels/<split>/*.txt ("class cx cy w h", normalised); names "a,b,c" or the data yaml
+    # with its 'names'. Example: SCRATCHDET.DATA.YOLO "[['mine_train','data/images/train','data/data.yaml']]"
+    _C.SCRATCHDET.DATA.YOLO = []
     # What to do with a bad annotation (box outside the image, zero-size box, unknown class):
     # "error" stops with a message naming the file; "drop" removes it and logs how many were removed.
     _C.SCRATCHDET.DATA.ON_BAD_ANNOTATION = "error"
@@ -46,6 +52,13 @@ def add_scratchdet_config(cfg: CN) -> None:
 
     # Names, in scratchdet.engine.HOOK_REGISTRY, of extra training hooks the Trainer adds.
     _C.SCRATCHDET.HOOKS = []
+
+    # A schedule in epochs (passes over DATASETS.TRAIN) instead of iterations: when MAX_EPOCHS > 0,
+    # SOLVER.MAX_ITER and SOLVER.STEPS are computed from it, the training set's size and
+    # IMS_PER_BATCH when training starts (logged). Warm-up and checkpoint/eval periods stay in iterations.
+    _C.SOLVER.MAX_EPOCHS = 0
+    # Epochs at which the LR decays (SOLVER.GAMMA), e.g. (9, 11) for 12 epochs.
+    _C.SOLVER.STEPS_EPOCHS = ()
 
     _C.SCRATCHDET.CHECKPOINT = CN()
     # Refuse MODEL.WEIGHTS when fewer than this fraction of the model's parameters are found in
@@ -91,3 +104,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_self_training_config(cfg)
     add_cpu_config(cfg)
     add_ema_config(cfg)
+    add_validation_config(cfg)

@@ -20,6 +20,11 @@ def add_jigsaw_config(cfg: CN) -> None:
     _C.SCRATCHDET.JIGSAW.ENLARGE = 2.0
     # Ground-truth boxes narrower or lower than this (pixels) are not used as positives.
     _C.SCRATCHDET.JIGSAW.MIN_BOX_SIZE = 4
+    # Training: each sample is rescaled by s ~ U(min, max) (the paper's addendum: 0.8-1.5) and
+    # flipped horizontally with probability 0.5 before assembly, so that the classifier cannot
+    # memorise the few samples of a small dataset pixel for pixel. (1.0, 1.0) disables the rescale.
+    _C.SCRATCHDET.JIGSAW.SAMPLE_SCALE_RANGE = (0.8, 1.5)
+    _C.SCRATCHDET.JIGSAW.SAMPLE_FLIP = True
     # Number of negatives (background boxes with IoU 0 against every annotated box) per positive
     # (the paper: positives:negatives = 10:1).
     _C.SCRATCHDET.JIGSAW.NEGATIVE_RATIO = 0.1

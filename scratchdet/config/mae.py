@@ -19,6 +19,10 @@ def add_mae_config(cfg: CN) -> None:
     # Loss on the pixels of each patch normalised by that patch's mean and std (the paper's
     # better-performing target, its Table 1d).
     _C.SCRATCHDET.MAE.NORM_PIX_LOSS = True
+    # The encoder's absolute position terms are MAE's fixed 2-D sin-cos table (not trained) during
+    # pre-training, as in the paper; False trains them from their random start like ViTDet's.
+    # The fine-tuned detector receives the table as its starting point (and trains it).
+    _C.SCRATCHDET.MAE.FIXED_SINCOS_POS = True
     # Side of the square random-resized crops the pre-training sees (the paper: 224). Make it
     # MODEL.VIT.PRETRAIN_IMG_SIZE so the absolute position embedding is used at its own size.
     _C.SCRATCHDET.MAE.IMAGE_SIZE = 224

@@ -28,6 +28,7 @@ from ..config.budget_recipe import (
     Timings,
     choose_input,
     choose_schedule,
+    native_input,
     schedule_opts,
 )
 from ..config.errors import ConfigError
@@ -59,6 +60,7 @@ class Request:
     val_fraction: float = 0.2
     seed: int = 0
     top_down: bool = False          # no "up" in the images (aerial, microscopy): v-flips, 90° rotations
+    rules: str = "budget"           # "native": the earlier recipe (whole images, step LR, no EMA), to compare
     opts: list[str] = field(default_factory=list)
 
 
@@ -74,6 +76,8 @@ def check_request(r: Request) -> None:
         raise ConfigError("--val-json and --val-images go together (or use --val-fraction to hold out part of the training json).")
     if not r.val_json and not 0 < r.val_fraction < 1:
         raise ConfigError(f"--val-fraction {r.val_fraction}: give a fraction between 0 and 1 (e.g. 0.2).")
+    if r.rules not in ("budget", "native"):
+        raise ConfigError(f"--rules {r.rules}: use 'budget' (the default) or 'native'.")
     if os.path.isfile(r.output):
         raise ConfigError(f"--output {r.output} is a file: give a folder.")
 
@@ -182,8 +186,10 @@ def plan(r: Request, t_start: float) -> dict:
     if not val_dicts:
         raise ConfigError("the validation set has no images: give --val-json/--val-images or a larger --val-fraction.")
     stats = dataset_statistics(train_dicts, classes, None)
-    inp = choose_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"],
-                       stats["box_size_px"][50], stats["box_size_px"][95])
+    native = r.rules == "native"
+    inp = (native_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"]) if native else
+           choose_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"],
+                        stats["box_size_px"][50], stats["box_size_px"][95]))
     masks = _has_masks(train_dicts)
     data_opts, scales = _data_opts(r, stats, inp, cfg0, masks)
     logger.info(f"Own data: {len(train_dicts)} training / {len(val_dicts)} validation images, classes {classes}, "
@@ -192,7 +198,8 @@ def plan(r: Request, t_start: float) -> dict:
     # The probe: training steps at the chosen size and crop, and inference at the test size.
     probe_dir = os.path.join(r.output, "probe")
     base_sched = Schedule(0, PROBE_ITERS, 1, PROBE_ITERS, 1, 0, 0, 0, "probe")
-    probe_cfg = _configure(r, [*data_opts, *schedule_opts(base_sched, inp), "INPUT.MIN_SIZE_TRAIN", str(tuple(scales))])
+    probe_cfg = _configure(r, [*data_opts, *schedule_opts(base_sched, inp, native=native),
+                               "INPUT.MIN_SIZE_TRAIN", str(tuple(scales))])
     spi, start_s, model = _probe_training(probe_cfg, probe_dir)
     eval_s = _probe_eval(probe_cfg, model, val_dicts)
     del model
@@ -202,14 +209,15 @@ def plan(r: Request, t_start: float) -> dict:
     try:
         sched = choose_schedule(budget, time.time() - t_start, timings, len(train_dicts), len(val_dicts), train_eval,
                                 allow_phase1=False)
-        if sched.passes < 100:  # rule (3) may choose a low-resolution phase 1: measure its step too
+        if sched.passes < 100 and not native:  # rule (3) may choose a low-resolution phase 1: measure its step too
             p1_probe = _configure(r, [*data_opts, *schedule_opts(Schedule(PROBE_ITERS, PROBE_ITERS, 1, PROBE_ITERS, 1, 0, 0, 0, ""), inp)])
             timings.s_per_iter_phase1, _, _ = _probe_training(phase1_config(p1_probe), os.path.join(probe_dir, "phase1"))
             sched = choose_schedule(budget, time.time() - t_start, timings, len(train_dicts), len(val_dicts), train_eval)
     except ValueError as e:
         raise ConfigError(f"--minutes {r.minutes}: {e}.") from e
     shutil.rmtree(probe_dir, ignore_errors=True)
-    opts = [*data_opts, *schedule_opts(sched, inp), "INPUT.MIN_SIZE_TRAIN", str(tuple(scales)), "SEED", str(r.seed)]
+    opts = [*data_opts, *schedule_opts(sched, inp, native=native), "INPUT.MIN_SIZE_TRAIN", str(tuple(scales)),
+            "SEED", str(r.seed)]
     cfg = _configure(r, opts)
     with atomic_open(os.path.join(r.output, CHOSEN), "w") as f:
         f.write(f"# Chosen by tools/train_own_data.py for a budget of {r.minutes} minutes on this machine.\n"
@@ -288,7 +296,9 @@ def summarise(output: str, t_start: float, train_ap: float | None) -> str:
         + (f", phase 1 {t['s_per_iter_phase1']:.2f} s/iter" if s["phase1_iters"] else "")
         + f", {t['eval_s_per_image']:.2f} s per validation image",
         "  schedule: " + (f"phase 1 {s['phase1_iters']} it at {p['phase1_scale']}x, then " if s["phase1_iters"] else "")
-        + f"{s['iters']} it ({s['passes']} passes), cosine LR, EMA, {s['evals']} validations every {s['eval_period']} it — {s['reason']}",
+        + f"{s['iters']} it ({s['passes']} passes), "
+        + ("LR steps at 75/90%, no EMA" if p["request"].get("rules") == "native" else "cosine LR, EMA")
+        + f", {s['evals']} validations every {s['eval_period']} it — {s['reason']}",
         "  validation box AP: " + ", ".join(f"{a:.1f}@{i}" for i, a in curve),
         f"  best: {val_ap:.1f} box AP" + (f" at iteration {best['iteration'] + 1}" if best else "")
         + (f"; on its training images {train_ap:.1f}" if train_ap is not None else ""),

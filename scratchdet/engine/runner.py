@@ -19,6 +19,7 @@ from ..data.datasets import register_datasets_from_config
 from ..evaluation.results_file import save_results
 from ..io.atomic import atomic_open
 from .cpu_threads import configure_cpu
+from .epochs import epochs_to_iterations
 from .phases import config_for_eval, merge_phase_outputs, phase1_config, phase2_config, phase_name
 from .resume_check import config_file_to_write
 from .setup import check_run_config
@@ -38,6 +39,7 @@ def _train_phase(cfg: CfgNode, resume: bool, phase: int | None = None):
             with atomic_open(config_file_to_write(cfg.OUTPUT_DIR, resume), "w") as f:
                 f.write(cfg.dump())
         comm.synchronize()
+    cfg = epochs_to_iterations(cfg)  # SOLVER.MAX_EPOCHS: iterations from this phase's training set
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=resume)
     results = trainer.train()

@@ -14,7 +14,9 @@ from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model
 from detectron2.engine import hooks as d2_hooks
+from detectron2.evaluation import verify_results
 from detectron2.utils import comm
+from detectron2.utils.events import EventStorage
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
@@ -31,9 +33,11 @@ from .disk_space import warn_if_checkpoints_do_not_fit
 from .hook_registry import build_hooks_from_config
 from .hooks.best_checkpoint import BestCheckpointHook
 from .hooks.checkpoint_retention import RetainingPeriodicCheckpointer
+from .hooks.early_stop import EarlyStopHook
 from .hooks.loss_curve import LossCurveHook
 from .hooks.model_ema import ModelEMAHook, build_model_ema
 from .hooks.prediction_png import PredictionPNGHook
+from .hooks.validation_loss import ValidationLossHook
 from .precise_bn import reestimate_bn_stats
 from .resume_check import schedule_of_config
 
@@ -70,6 +74,8 @@ class Trainer(DefaultTrainer):
         self.max_iter = cfg.SOLVER.MAX_ITER
         self.cfg = cfg
         self.last_results = None
+        self._stop_requested = False
+        self._evaluated_at: tuple[int, object] | None = None  # (steps done, results)
         self.register_hooks(self.build_hooks())
 
     @classmethod
@@ -128,8 +134,46 @@ class Trainer(DefaultTrainer):
         return self.ema.module if self.ema is not None else self.model
 
     def _test_and_save_results(self):
+        # An early stop ends training right after an evaluation: the final one would repeat it.
+        done = getattr(self, "_steps_done", -1)
+        if self._evaluated_at is not None and self._evaluated_at[0] == done:
+            return self._evaluated_at[1]
         self._last_eval_results = self.test(self.cfg, self.eval_model)
+        self._evaluated_at = (done, self._last_eval_results)
         return self._last_eval_results
+
+    def run_step(self) -> None:
+        super().run_step()
+        self._steps_done = self.iter + 1
+
+    def request_stop(self) -> None:
+        """End training after the current step (early stopping): the hooks then finish the run as
+        at its last iteration (model_final.pth, final evaluation, PNGs)."""
+        self._stop_requested = True
+
+    def _train_loop(self, start_iter: int, max_iter: int) -> None:
+        # detectron2's TrainerBase.train (0.7.2), with a way out for request_stop().
+        logger.info(f"Starting training from iteration {start_iter}")
+        self.iter = self.start_iter = start_iter
+        self.max_iter = max_iter
+        with EventStorage(start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in range(start_iter, max_iter):
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+                    if self._stop_requested and self.iter + 1 < self.max_iter:
+                        self.max_iter = self.iter + 1  # the hooks' "last iteration" from here on
+                        if comm.is_main_process():
+                            self.checkpointer.save("model_final", iteration=self.iter)
+                        break
+                self.iter += 1
+            except Exception:
+                logger.exception("Exception during training:")
+                raise
+            finally:
+                self.after_train()
 
     def build_hooks(self):
         ret = super().build_hooks()
@@ -139,6 +183,9 @@ class Trainer(DefaultTrainer):
         if self.ema is not None:  # after the LR scheduler, before the checkpointer and the evaluation
             at = next(i for i, h in enumerate(ret) if isinstance(h, d2_hooks.LRScheduler)) + 1
             ret.insert(at, ModelEMAHook(self.ema))
+        if self.cfg.SCRATCHDET.VAL_LOSS.ENABLED and self.cfg.TEST.EVAL_PERIOD > 0:  # logged before the AP
+            at = next(i for i, h in enumerate(ret) if isinstance(h, d2_hooks.EvalHook))
+            ret.insert(at, ValidationLossHook(self.cfg))
         keep = self.cfg.SCRATCHDET.CHECKPOINT.MAX_TO_KEEP
         if keep > 0:  # detectron2 builds its PeriodicCheckpointer without max_to_keep
             ret = [RetainingPeriodicCheckpointer(h.checkpointer, h.period, keep)
@@ -149,6 +196,8 @@ class Trainer(DefaultTrainer):
         best = self.cfg.SCRATCHDET.BEST_CHECKPOINT
         if best.METRIC and self.cfg.TEST.EVAL_PERIOD > 0 and comm.is_main_process():
             ret.append(BestCheckpointHook(self.cfg, self.checkpointer))  # after the EvalHook it reads
+        if self.cfg.SCRATCHDET.EARLY_STOP.PATIENCE > 0 and self.cfg.TEST.EVAL_PERIOD > 0:
+            ret.append(EarlyStopHook(self.cfg))  # after the best checkpoint of the same evaluation
         ret.extend(build_hooks_from_config(self.cfg))
         if writer is not None:
             ret.append(writer)
@@ -157,7 +206,9 @@ class Trainer(DefaultTrainer):
     def train(self):
         """Train; returns the last evaluation's results (None without a test set)."""
         try:
-            super().train()
+            self._train_loop(self.start_iter, self.max_iter)
+            if len(self.cfg.TEST.EXPECTED_RESULTS) and comm.is_main_process():
+                verify_results(self.cfg, self._last_eval_results)
         except FloatingPointError as e:
             # Name the checkpoint to go back to only when one was written.
             last = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else ""

@@ -1,4 +1,4 @@
-"""Datasets registered from the config (SCRATCHDET.DATA.COCO / .VOC), so no code is needed."""
+"""Datasets registered from the config (SCRATCHDET.DATA.COCO / .VOC / .YOLO), so no code is needed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .coco_json import register_coco_json
 from .split import register_split
 from .unlabelled import register_unlabelled_images
 from .voc_xml import register_voc_xml
+from .yolo_txt import register_yolo
 
 
 def register_datasets_from_config(cfg: CfgNode) -> list[str]:
@@ -37,6 +38,14 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         if name not in DatasetCatalog.list():
             register_voc_xml(name, dirname, split, classes, *(entry[4:]))
         names.append(name)
+    for entry in cfg.SCRATCHDET.DATA.YOLO:
+        if len(entry) != 3:
+            raise ConfigError(f"SCRATCHDET.DATA.YOLO entry {entry!r}: expected [name, images_folder, names], names "
+                              "as 'a,b,c' or the data yaml with 'names' (the Ultralytics layout: <root>/images/<split>, "
+                              "<root>/labels/<split>).")
+        if entry[0] not in DatasetCatalog.list():
+            register_yolo(*entry)
+        names.append(entry[0])
     for entry in cfg.SCRATCHDET.DATA.SPLIT:
         if len(entry) not in (4, 5):
             raise ConfigError(f"SCRATCHDET.DATA.SPLIT entry {entry!r}: expected "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zlib
 
+import cv2
 import numpy as np
 import torch
 from detectron2.config import CfgNode, configurable
@@ -36,7 +37,8 @@ class JigsawMapper:
     @configurable
     def __init__(self, is_train: bool, *, samples: JigsawSamples, canvas_size: int, image_format: str,
                  pad_value: tuple[float, ...], min_cell_fraction: float = 0.25, seed: int = 0,
-                 high_bit_depth: HighBitDepth | None = None):
+                 high_bit_depth: HighBitDepth | None = None, sample_scale_range: tuple[float, float] = (1.0, 1.0),
+                 sample_flip: bool = False):
         self.is_train = is_train
         self.samples = samples
         self.canvas_size = canvas_size
@@ -45,6 +47,8 @@ class JigsawMapper:
         self.min_cell_fraction = min_cell_fraction
         self.seed = seed
         self.high_bit_depth = high_bit_depth
+        self.sample_scale_range = tuple(sample_scale_range)
+        self.sample_flip = sample_flip
         self.sampler = GroupSampler(samples, shuffle=is_train)
 
     @classmethod
@@ -60,6 +64,8 @@ class JigsawMapper:
             "min_cell_fraction": j.MIN_CELL_FRACTION,
             "seed": j.SAMPLE_SEED,
             "high_bit_depth": high_bit_depth_from_config(cfg),
+            "sample_scale_range": tuple(j.SAMPLE_SCALE_RANGE),
+            "sample_flip": j.SAMPLE_FLIP,
         }
 
     def _crop(self, i: int) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
@@ -71,6 +77,28 @@ class JigsawMapper:
         obj = (s.objects[i] if s.objects is not None else np.zeros(4)) - np.array([x0, y0, x0, y0])
         return image[y0:y1, x0:x1], center, obj
 
+    def _jitter(self, crop: np.ndarray, center: tuple[float, float], obj: np.ndarray, rng
+                ) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
+        """The sample rescaled by U(SAMPLE_SCALE_RANGE) and flipped with probability 0.5 (its
+        object's centre and box follow); the aspect group is unchanged by a uniform rescale."""
+        lo, hi = self.sample_scale_range
+        s = float(rng.uniform(lo, hi)) if hi > lo else lo
+        if s != 1.0:
+            h, w = crop.shape[:2]
+            nh, nw = max(1, round(h * s)), max(1, round(w * s))
+            crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_LINEAR)
+            if crop.ndim == 2:
+                crop = crop[:, :, None]
+            sx, sy = nw / w, nh / h
+            center = (center[0] * sx, center[1] * sy)
+            obj = np.asarray(obj, np.float64) * [sx, sy, sx, sy]
+        if self.sample_flip and rng.rand() < 0.5:
+            w = crop.shape[1]
+            crop = crop[:, ::-1]
+            center = (w - center[0], center[1])
+            obj = np.array([w - obj[2], obj[1], w - obj[0], obj[3]], np.float64)
+        return np.ascontiguousarray(crop), center, obj
+
     def __call__(self, dataset_dict: dict) -> dict:
         if self.is_train:
             rng = np.random
@@ -79,6 +107,8 @@ class JigsawMapper:
             rng = np.random.RandomState((self.seed + zlib.crc32(key.encode())) % 2**32)
         picks = [self.sampler.draw(g, rng) for g in _DRAW_GROUPS]
         crops, centers, objects = zip(*(self._crop(i) for i in picks))
+        if self.is_train:  # evaluation canvases stay those of the seed
+            crops, centers, objects = zip(*(self._jitter(*c, rng) for c in zip(crops, centers, objects)))
         pad = self.pad_value[: crops[0].shape[2]]
         canvas, cells, order, visible = assemble_canvas(list(crops), list(centers), self.canvas_size, rng, pad,
                                                         self.min_cell_fraction, list(objects))

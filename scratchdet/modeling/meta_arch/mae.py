@@ -61,7 +61,8 @@ class MAEPretrainer(nn.Module):
     @configurable
     def __init__(self, *, encoder: PlainViT, decoder_dim: int, decoder_depth: int, decoder_heads: int,
                  mask_ratio: float, norm_pix_loss: bool, pixel_mean: tuple[float, ...],
-                 pixel_std: tuple[float, ...], mlp_ratio: float = 4.0, ln_eps: float = 1e-6):
+                 pixel_std: tuple[float, ...], mlp_ratio: float = 4.0, ln_eps: float = 1e-6,
+                 fixed_sincos_pos: bool = True):
         super().__init__()
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"SCRATCHDET.MAE.MASK_RATIO={mask_ratio}: use a value in [0, 1).")
@@ -83,6 +84,19 @@ class MAEPretrainer(nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         self._init_decoder()
+        if fixed_sincos_pos and encoder.pos_embed is not None:
+            self._fix_sincos_position_terms(dim)
+
+    def _fix_sincos_position_terms(self, dim: int) -> None:
+        """MAE's encoder position terms: the sin-cos table of the pre-training grid, frozen (the
+        class-token slot, unused here, stays zero)."""
+        pos = self.encoder.pos_embed
+        n = pos.shape[1] - int(self.encoder.pretrain_use_cls_token)
+        side = int(round(n ** 0.5))
+        with torch.no_grad():
+            pos.zero_()
+            pos[0, pos.shape[1] - n:] = sincos_position_embedding(dim, side, side).to(pos)
+        pos.requires_grad_(False)
 
     def _init_decoder(self) -> None:
         # MAE: xavier-uniform linears, zero biases, unit LayerNorms, mask token N(0, 0.02).
@@ -105,7 +119,7 @@ class MAEPretrainer(nn.Module):
             "decoder_heads": mae.DECODER_NUM_HEADS, "mask_ratio": mae.MASK_RATIO,
             "norm_pix_loss": mae.NORM_PIX_LOSS, "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
             "pixel_std": tuple(cfg.MODEL.PIXEL_STD), "mlp_ratio": cfg.MODEL.VIT.MLP_RATIO,
-            "ln_eps": cfg.MODEL.VIT.LN_EPS,
+            "ln_eps": cfg.MODEL.VIT.LN_EPS, "fixed_sincos_pos": mae.FIXED_SINCOS_POS,
         }
 
     @property

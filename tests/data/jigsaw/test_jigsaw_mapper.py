@@ -44,3 +44,35 @@ def test_training_canvases_follow_the_global_seed_and_evaluation_canvases_the_im
     first, again, other = test({"image_id": 4}), test({"image_id": 4}), test({"image_id": 5})
     assert torch.equal(first["image"], again["image"]) and torch.equal(first["cells"], again["cells"])
     assert not torch.equal(first["image"], other["image"])
+
+
+def test_training_samples_are_rescaled_and_flipped_with_their_object():
+    mapper = build_mapper(_cfg(), is_train=True)
+    assert mapper.sample_scale_range == (0.8, 1.5) and mapper.sample_flip  # the paper's addendum, by default
+    crop = np.zeros((20, 40, 3), np.uint8)
+    crop[:, :10] = 255  # left quarter white
+    obj = np.array([2.0, 4.0, 12.0, 16.0])
+    sizes, flipped = set(), 0
+    np.random.seed(0)
+    for _ in range(40):
+        out, center, box = mapper._jitter(crop, (7.0, 10.0), obj, np.random)
+        h, w = out.shape[:2]
+        s = w / 40
+        assert 0.8 - 0.03 <= s <= 1.5 + 0.03 and abs(h / 20 - s) < 0.06  # uniform rescale: same aspect group
+        sizes.add(w)
+        if out[h // 2, w - 1, 0] > 128:  # the white side moved right: flipped, object and centre with it
+            flipped += 1
+            assert abs(center[0] - (w - 7.0 * s)) < 1e-6 and abs(box[0] - (w - 12.0 * s)) < 1e-6
+        else:
+            assert abs(center[0] - 7.0 * s) < 1e-6 and abs(box[2] - 12.0 * s) < 1e-6
+    assert len(sizes) > 5 and 8 <= flipped <= 32
+    off = build_mapper(_cfg_with("SCRATCHDET.JIGSAW.SAMPLE_SCALE_RANGE", "(1.0, 1.0)",
+                                 "SCRATCHDET.JIGSAW.SAMPLE_FLIP", "False"), is_train=True)
+    same, c, b = off._jitter(crop, (7.0, 10.0), obj, np.random)
+    assert np.array_equal(same, crop) and c == (7.0, 10.0) and np.array_equal(b, obj)
+
+
+def _cfg_with(*opts):
+    cfg = _cfg()
+    cfg.merge_from_list(list(opts))
+    return cfg

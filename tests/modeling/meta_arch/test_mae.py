@@ -121,3 +121,15 @@ def test_reconstruction_keeps_visible_patches():
     assert torch.allclose(orig, torch.stack([x["image"].float() for x in inputs]), atol=1e-3)
     vis = (1 - mask)[..., None]
     assert torch.allclose(m.patchify(rec) * vis, m.patchify(orig) * vis, atol=1e-3)
+
+
+def test_encoder_position_terms_are_the_fixed_sincos_table_by_default():
+    m = _model()
+    pos = m.encoder.pos_embed
+    n = 8 * 8  # 64 px / patch 8
+    assert not pos.requires_grad
+    assert torch.allclose(pos[0, -n:], sincos_position_embedding(pos.shape[-1], 8, 8))
+    assert pos not in {p for p in m.parameters() if p.requires_grad}  # no optimizer moves it
+    learned = _model("SCRATCHDET.MAE.FIXED_SINCOS_POS", "False")
+    assert learned.encoder.pos_embed.requires_grad
+    assert not torch.allclose(learned.encoder.pos_embed[0, -n:], pos[0, -n:])
