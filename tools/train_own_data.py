@@ -34,12 +34,12 @@ BASE = os.path.join(REPO, "configs", "OwnData", "own_data_base.yaml")
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train-json", required=True, help="COCO json of the annotated training images")
-    ap.add_argument("--images", required=True, help="folder of the training images (file_name is relative to it)")
+    ap.add_argument("--train-json", default="", help="COCO json of the annotated training images")
+    ap.add_argument("--images", default="", help="folder of the training images (file_name is relative to it)")
     ap.add_argument("--val-json", default="", help="COCO json of validation images (else --val-fraction of the training json)")
     ap.add_argument("--val-images", default="")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="held-out share of the training json without --val-json")
-    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget of the whole command")
+    ap.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the whole command")
     ap.add_argument("--output", required=True)
     ap.add_argument("--top-down", action="store_true",
                     help="the images have no 'up' (aerial, microscopy): add vertical flips and 90-degree rotations")
@@ -50,7 +50,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true", help="continue the run in --output with its chosen config")
     ap.add_argument("--config-file", default=BASE, help="the base config (model, augmentation) the choice starts from")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides, applied last")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if not args.resume:
+        missing = [f for f, v in (("--train-json", args.train_json), ("--images", args.images),
+                                  ("--minutes", "" if args.minutes is None else "set")) if not v]
+        if missing:
+            ap.error(f"the following arguments are required: {', '.join(missing)} (only --output with --resume)")
+    return args
 
 
 def main(args: argparse.Namespace) -> str:
@@ -65,12 +71,15 @@ def main(args: argparse.Namespace) -> str:
     from scratchdet.engine import evaluate
     from scratchdet.engine.own_data import CHOSEN, PLAN, TRAIN, Request, plan, summarise
 
-    req = Request(args.train_json, args.images, args.output, args.minutes, args.config_file, args.val_json,
+    req = Request(args.train_json, args.images, args.output, args.minutes or 0.0, args.config_file, args.val_json,
                   args.val_images, args.val_fraction, args.seed, args.top_down, args.rules, list(args.opts))
     chosen = os.path.join(args.output, CHOSEN)
     if args.resume:
-        if not os.path.isfile(chosen):
-            raise ConfigError(f"--resume: {chosen} does not exist; run without --resume first.")
+        if not os.path.isfile(chosen) or not os.path.isfile(os.path.join(args.output, PLAN)):
+            raise ConfigError(f"--resume: {args.output} has no {CHOSEN} and {PLAN}; run without --resume first.")
+        if args.opts:
+            raise ConfigError(f"--resume continues {chosen} as it is: overrides ({' '.join(args.opts)}) are not "
+                              "applied; edit that file, or start a new --output.")
     else:
         p = plan(req, t_start)
         print(f"[train_own_data] {p['schedule']['reason']}; {p['input']['reason']}; config in {chosen}", flush=True)

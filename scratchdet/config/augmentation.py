@@ -15,6 +15,11 @@ def add_augmentation_config(cfg: CN) -> None:
     _C.SCRATCHDET.AUG.POLICY = "default"
     # Value of padded pixels (LSJ padding, Mosaic canvas).
     _C.SCRATCHDET.AUG.PAD_VALUE = 128.0
+    # "default" policy: after the resize (and flip), train on a random square window of this side
+    # (pixels of the resized image; images smaller than it are left whole). Unlike detectron2's
+    # INPUT.CROP (cut before the resize, then resized up) objects keep their test-time scale and a
+    # step costs the window's pixels. 0 disables it.
+    _C.SCRATCHDET.AUG.CROP_AFTER_RESIZE = 0
 
     _C.SCRATCHDET.AUG.MULTISCALE = CN()
     # (min, max) factor of INPUT.MIN_SIZE_TEST from which the training shortest edge is drawn

@@ -39,6 +39,9 @@ MAX_EVALS = 6
 # Time kept in hand for what is not measured (writing checkpoints, drawing PNGs, start-up jitter).
 SAFETY_SHARE = 0.04
 MIN_ITERS = 20
+# Batches of phase-2 data over which BN statistics are re-estimated at the hand-over (the config's
+# SCRATCHDET.HANDOVER.PRECISE_BN_ITERS): forward passes only, budgeted at half a step each.
+PRECISE_BN_ITERS = 20
 
 
 @dataclass
@@ -123,19 +126,29 @@ def choose_schedule(budget_s: float, spent_s: float, timings: Timings, train_ima
     reason = f"{passes:.0f} passes over the training images at the target size"
     if allow_phase1 and passes < MIN_PASSES_AT_TARGET and timings.s_per_iter_phase1 > 0:
         # A second start-up (phase 2's trainer) and the hand-over's BN re-estimation come out of the budget.
-        two_s = train_s - timings.start_s
-        p1_iters = int(two_s * PHASE1_SHARE // timings.s_per_iter_phase1)
-        iters = int(two_s * (1 - PHASE1_SHARE) // timings.s_per_iter)
+        two_s = train_s - timings.start_s - PRECISE_BN_ITERS * timings.s_per_iter / 2  # + BN re-estimation
+        p1 = int(two_s * PHASE1_SHARE // timings.s_per_iter_phase1)
+        p2 = int(two_s * (1 - PHASE1_SHARE) // timings.s_per_iter)
+        if p1 < MIN_ITERS or p2 < MIN_ITERS:  # too little time to split: one phase
+            return _finish(0, iters, 0.0, passes, reason + " (too short for a phase 1)", evals, eval_s, spent_s,
+                           timings, final_train_eval_s, train_images)
+        p1_iters, iters = p1, p2
         p1_passes = p1_iters * IMS_PER_BATCH * 2 / train_images
         reason = (f"only {passes:.0f} passes at the target size (< {MIN_PASSES_AT_TARGET}): "
                   f"{PHASE1_SHARE:.0%} of the training time in a low-resolution phase 1 ({p1_passes:.0f} passes at "
                   f"{PHASE1_SCALE:.2f}x the size), then {iters * IMS_PER_BATCH / train_images:.0f} at the target")
         passes = iters * IMS_PER_BATCH / train_images
+    return _finish(p1_iters, iters, p1_passes, passes, reason, evals, eval_s, spent_s, timings, final_train_eval_s,
+                   train_images)
+
+
+def _finish(p1_iters: int, iters: int, p1_passes: float, passes: float, reason: str, evals: int, eval_s: float,
+            spent_s: float, timings: Timings, final_train_eval_s: float, train_images: int) -> Schedule:
     iters = max(iters, MIN_ITERS)
-    period = max(1, iters // evals)
+    period = max(1, math.ceil(iters / evals))  # evaluations at period, 2 period, ... and the last step
     planned = (spent_s + timings.start_s * (2 if p1_iters else 1) + p1_iters * timings.s_per_iter_phase1
-               + iters * timings.s_per_iter + (iters // period) * eval_s + final_train_eval_s)
-    return Schedule(p1_iters, iters, min(100, max(1, iters // 10)), period, iters // period, round(passes, 1),
+               + iters * timings.s_per_iter + math.ceil(iters / period) * eval_s + final_train_eval_s)
+    return Schedule(p1_iters, iters, min(100, max(1, iters // 10)), period, math.ceil(iters / period), round(passes, 1),
                     round(p1_passes, 1), round(planned, 1), reason)
 
 
@@ -152,14 +165,14 @@ def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BA
     lr = BASE_LR * ims_per_batch / IMS_PER_BATCH
     opts = ["INPUT.MIN_SIZE_TEST", str(inp.test_size), "INPUT.MAX_SIZE_TEST", str(inp.max_size),
             "INPUT.MIN_SIZE_TRAIN", f"({inp.test_size},)", "INPUT.MAX_SIZE_TRAIN", str(inp.max_size),
-            "INPUT.CROP.ENABLED", str(bool(inp.crop)), "INPUT.CROP.TYPE", "absolute",
-            "INPUT.CROP.SIZE", f"({inp.crop or inp.test_size}, {inp.crop or inp.test_size})",
+            "SCRATCHDET.AUG.CROP_AFTER_RESIZE", str(inp.crop),
             "SOLVER.IMS_PER_BATCH", str(ims_per_batch), "SOLVER.BASE_LR", str(lr),
             # cosine to zero exactly at the last step: the schedule ends inside the budget
             "SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.MAX_ITER", str(s.iters), "SOLVER.STEPS", "()",
             "SOLVER.WARMUP_ITERS", str(s.warmup_iters), "TEST.EVAL_PERIOD", str(s.eval_period),
             "SOLVER.CHECKPOINT_PERIOD", str(s.eval_period),
-            "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.iters // 5))]
+            # a tenth of the schedule: the average ends spanning its last ~15% (decay ~0.9999 at t = 10 W)
+            "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.iters // 10))]
     if native:
         opts += ["SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR",
                  "SOLVER.STEPS", f"({int(s.iters * 0.75)}, {int(s.iters * 0.9)})", "SCRATCHDET.EMA.ENABLED", "False"]
@@ -174,6 +187,9 @@ def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BA
                  "SCRATCHDET.PHASE1.SCRATCHDET.DATA.TRAIN_MAPPER", "LowResPretrainMapper",
                  "SCRATCHDET.PHASE1.SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR",
                  "SCRATCHDET.PHASE1.SOLVER.STEPS", "()", "SCRATCHDET.PHASE1.TEST.EVAL_PERIOD", "0",
-                 "SCRATCHDET.PHASE1.SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.phase1_iters // 5)),
+                 # phase 1 is not evaluated (its end-of-training evaluation and PNG are not budgeted)
+                 "SCRATCHDET.PHASE1.DATASETS.TEST", "()", "SCRATCHDET.PHASE1.SCRATCHDET.VIS.NUM_IMAGES", "0",
+                 "SCRATCHDET.PHASE1.SCRATCHDET.AUG.CROP_AFTER_RESIZE", "0",
+                 "SCRATCHDET.PHASE1.SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, s.phase1_iters // 10)),
                  "SCRATCHDET.PHASE1.SCRATCHDET.LOWRES.IMAGE_SIZE", str(low)]
     return opts

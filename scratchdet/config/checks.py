@@ -86,6 +86,9 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     need("TEST.EVAL_PERIOD", lambda v: v >= 0 and v == int(v), "use 0 (evaluate only at the end) or a positive number of iterations")
     need("DATALOADER.NUM_WORKERS", lambda v: v >= 0 and v == int(v), "use 0 (load in the main process) or a positive number of workers")
     errors += epoch_errors(get, prefix)
+    if get("SCRATCHDET.EMA.ENABLED") and get("TEST.PRECISE_BN.ENABLED"):
+        errors.append(f"{prefix}TEST.PRECISE_BN.ENABLED with SCRATCHDET.EMA.ENABLED: precise BN would re-estimate "
+                      "the trained model's statistics, but evaluation and checkpoints use the average's; turn one off.")
     if get("SCRATCHDET.EMA.ENABLED"):
         need("SCRATCHDET.EMA.DECAY", lambda v: 0 <= v < 1, "the EMA decay must be in [0, 1), e.g. 0.9998")
         need("SCRATCHDET.EMA.WARMUP_ITERS", lambda v: v >= 0,

@@ -22,6 +22,7 @@ from detectron2.engine import HookBase
 from ..config import load_config_file
 from ..config.budget_recipe import (
     IMS_PER_BATCH,
+    MIN_PASSES_AT_TARGET,
     PHASE1_SCALE,
     InputChoice,
     Schedule,
@@ -37,6 +38,7 @@ from ..data.dataset_dicts import load_checked_dataset, registered_dataset_dicts
 from ..data.datasets.statistics import dataset_statistics, suggested_config
 from ..io.atomic import atomic_open, atomic_write_json
 from .phases import phase1_config
+from .setup import check_run_config
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -80,15 +82,18 @@ def check_request(r: Request) -> None:
         raise ConfigError(f"--rules {r.rules}: use 'budget' (the default) or 'native'.")
     if os.path.isfile(r.output):
         raise ConfigError(f"--output {r.output} is a file: give a folder.")
+    if any(os.path.exists(os.path.join(r.output, f)) for f in (PLAN, "metrics.json", "last_checkpoint", "phase1")):
+        raise ConfigError(f"--output {r.output} holds a run already: continue it with --resume, or give a new --output.")
 
 
 def registration_opts(r: Request) -> list[str]:
     """SCRATCHDET.DATA keys that register the user's data as own_train / own_val."""
+    # repr(): paths with quotes or backslashes stay what they are in the config's Python literal
     if r.val_json:
-        coco = f"[['{TRAIN}', '{r.train_json}', '{r.images}'], ['{VAL}', '{r.val_json}', '{r.val_images}']]"
+        coco = str([[TRAIN, r.train_json, r.images], [VAL, r.val_json, r.val_images]])
         return ["SCRATCHDET.DATA.COCO", coco, "DATASETS.TRAIN", f"('{TRAIN}',)", "DATASETS.TEST", f"('{VAL}',)"]
-    return ["SCRATCHDET.DATA.COCO", f"[['{ALL}', '{r.train_json}', '{r.images}']]",
-            "SCRATCHDET.DATA.SPLIT", f"[['{ALL}', '{TRAIN}', '{VAL}', {r.val_fraction}, {r.seed}]]",
+    return ["SCRATCHDET.DATA.COCO", str([[ALL, r.train_json, r.images]]),
+            "SCRATCHDET.DATA.SPLIT", str([[ALL, TRAIN, VAL, r.val_fraction, r.seed]]),
             "DATASETS.TRAIN", f"('{TRAIN}',)", "DATASETS.TEST", f"('{VAL}',)"]
 
 
@@ -100,7 +105,7 @@ def _has_masks(dicts: list[dict]) -> bool:
 def _data_opts(r: Request, stats: dict, inp: InputChoice, cfg: CfgNode, masks: bool) -> tuple[list[str], list[int]]:
     """Opts from the data (classes, masks, anchors and detection caps at the test size, flips) and
     the training scales."""
-    sizes = suggested_config({**stats, "input_size": inp.test_size}, cfg)
+    sizes = suggested_config(stats, cfg)
     scales = sorted({round(inp.test_size * f) for f in (0.88, 1.0, 1.12)})  # mild multi-scale (±12%)
     opts = ["MODEL.MASK_ON", str(masks), "MODEL.ROI_HEADS.NUM_CLASSES", str(len(stats["classes"])),
             "MODEL.ANCHOR_GENERATOR.SIZES", str(sizes["MODEL.ANCHOR_GENERATOR.SIZES"]),
@@ -191,7 +196,8 @@ def plan(r: Request, t_start: float) -> dict:
            choose_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"],
                         stats["box_size_px"][50], stats["box_size_px"][95]))
     masks = _has_masks(train_dicts)
-    data_opts, scales = _data_opts(r, stats, inp, cfg0, masks)
+    # Anchors and caps from the boxes as the model sees them: each image resized to the test size.
+    data_opts, scales = _data_opts(r, dataset_statistics(train_dicts, classes, inp.test_size), inp, cfg0, masks)
     logger.info(f"Own data: {len(train_dicts)} training / {len(val_dicts)} validation images, classes {classes}, "
                 f"masks {masks}; {inp.reason}")
 
@@ -200,21 +206,28 @@ def plan(r: Request, t_start: float) -> dict:
     base_sched = Schedule(0, PROBE_ITERS, 1, PROBE_ITERS, 1, 0, 0, 0, "probe")
     probe_cfg = _configure(r, [*data_opts, *schedule_opts(base_sched, inp, native=native),
                                "INPUT.MIN_SIZE_TRAIN", str(tuple(scales))])
+    # The user's KEY VALUE overrides are checked before anything trains (one line, exit 2).
+    check_run_config(probe_cfg, world_size=1, training=True)
     spi, start_s, model = _probe_training(probe_cfg, probe_dir)
     eval_s = _probe_eval(probe_cfg, model, val_dicts)
     del model
     timings = Timings(spi, 0.0, eval_s, start_s + END_S, EVAL_FIXED_S)
     train_eval = len(train_dicts) if len(train_dicts) * eval_s < 0.05 * r.minutes * 60 else 0
     budget = r.minutes * 60
-    try:
-        sched = choose_schedule(budget, time.time() - t_start, timings, len(train_dicts), len(val_dicts), train_eval,
-                                allow_phase1=False)
-        if sched.passes < 100 and not native:  # rule (3) may choose a low-resolution phase 1: measure its step too
-            p1_probe = _configure(r, [*data_opts, *schedule_opts(Schedule(PROBE_ITERS, PROBE_ITERS, 1, PROBE_ITERS, 1, 0, 0, 0, ""), inp)])
-            timings.s_per_iter_phase1, _, _ = _probe_training(phase1_config(p1_probe), os.path.join(probe_dir, "phase1"))
-            sched = choose_schedule(budget, time.time() - t_start, timings, len(train_dicts), len(val_dicts), train_eval)
-    except ValueError as e:
-        raise ConfigError(f"--minutes {r.minutes}: {e}.") from e
+    def schedule(allow_phase1: bool) -> Schedule:
+        try:
+            return choose_schedule(budget, time.time() - t_start, timings, len(train_dicts), len(val_dicts), train_eval,
+                                   allow_phase1=allow_phase1)
+        except ValueError as e:
+            raise ConfigError(f"--minutes {r.minutes}: {e}.") from e
+
+    sched = schedule(False)
+    if sched.passes < MIN_PASSES_AT_TARGET and not native:  # rule (3) may choose a phase 1: measure its step too
+        p1_sched = Schedule(PROBE_ITERS, PROBE_ITERS, 1, PROBE_ITERS, 1, 0, 0, 0, "")
+        p1_probe = phase1_config(_configure(r, [*data_opts, *schedule_opts(p1_sched, inp)]))
+        check_run_config(p1_probe, world_size=1, training=True)
+        timings.s_per_iter_phase1, _, _ = _probe_training(p1_probe, os.path.join(probe_dir, "phase1"))
+        sched = schedule(True)
     shutil.rmtree(probe_dir, ignore_errors=True)
     opts = [*data_opts, *schedule_opts(sched, inp, native=native), "INPUT.MIN_SIZE_TRAIN", str(tuple(scales)),
             "SEED", str(r.seed)]
@@ -232,8 +245,8 @@ def plan(r: Request, t_start: float) -> dict:
     return result
 
 
-def _val_curve(output: str) -> list[tuple[int, float]]:
-    folder = os.path.join(output, "phase2") if os.path.isdir(os.path.join(output, "phase2")) else output
+def _val_curve(output: str, two_phase: bool) -> list[tuple[int, float]]:
+    folder = os.path.join(output, "phase2") if two_phase else output
     path = os.path.join(folder, "metrics.json")
     if not os.path.isfile(path):
         return []
@@ -281,7 +294,7 @@ def summarise(output: str, t_start: float, train_ap: float | None) -> str:
     """The one-screen summary (also OUTPUT/summary.txt) and OUTPUT/val_ap_curve.png."""
     with open(os.path.join(output, PLAN)) as f:
         p = json.load(f)
-    curve = _val_curve(output)
+    curve = _val_curve(output, bool(p["schedule"]["phase1_iters"]))
     best = json.load(open(os.path.join(output, "model_best.json"))) if os.path.isfile(os.path.join(output, "model_best.json")) else None
     val_ap = best["value"] if best else (curve[-1][1] if curve else float("nan"))
     s, inp, t = p["schedule"], p["input"], p["timings"]

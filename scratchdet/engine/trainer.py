@@ -131,7 +131,8 @@ class Trainer(DefaultTrainer):
     @property
     def eval_model(self) -> torch.nn.Module:
         """The model that evaluation and the predictions PNG use: the EMA when enabled."""
-        return self.ema.module if self.ema is not None else self.model
+        # Before its first update the average is only a copy of the model as built: not yet the model.
+        return self.ema.module if self.ema is not None and self.ema.updates > 0 else self.model
 
     def _test_and_save_results(self):
         # An early stop ends training right after an evaluation: the final one would repeat it.
@@ -141,6 +142,17 @@ class Trainer(DefaultTrainer):
         self._last_eval_results = self.test(self.cfg, self.eval_model)
         self._evaluated_at = (done, self._last_eval_results)
         return self._last_eval_results
+
+    def after_step(self) -> None:
+        super().after_step()
+        # detectron2's writers run every 20 steps and keep only the latest value of each metric: an
+        # evaluation between two writes (AP, val_* losses) would be lost. Flush after each one.
+        if self._evaluated_at is not None and self._evaluated_at[0] == getattr(self, "_steps_done", -1) \
+                and comm.is_main_process() and (self.iter + 1) % 20:
+            for h in self._hooks:
+                if isinstance(h, d2_hooks.PeriodicWriter):
+                    for w in h._writers:
+                        w.write()
 
     def run_step(self) -> None:
         super().run_step()

@@ -28,7 +28,7 @@ def _flip(cfg: CfgNode) -> list[T.Augmentation]:
 def policy_crops(cfg: CfgNode) -> bool:
     """Whether the geometric policy can cut instances (then boxes are recomputed from masks)."""
     return cfg.SCRATCHDET.AUG.POLICY == "lsj" or (
-        cfg.SCRATCHDET.AUG.POLICY == "default" and cfg.INPUT.CROP.ENABLED
+        cfg.SCRATCHDET.AUG.POLICY == "default" and (cfg.INPUT.CROP.ENABLED or cfg.SCRATCHDET.AUG.CROP_AFTER_RESIZE > 0)
     )
 
 
@@ -58,7 +58,11 @@ def build_augmentation_policy(cfg: CfgNode, is_train: bool) -> list[T.Augmentati
         # detectron2's DatasetMapper: optional INPUT.CROP, then resize and flip.
         if cfg.INPUT.CROP.ENABLED:
             augs.append(T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
-        return augs + utils.build_augmentation(cfg, is_train=True)
+        augs += utils.build_augmentation(cfg, is_train=True)
+        if aug.CROP_AFTER_RESIZE > 0:  # a square window of the resized image: objects keep the test scale
+            side = int(aug.CROP_AFTER_RESIZE)
+            augs.append(T.FixedSizeCrop((side, side), pad=False))
+        return augs
     try:
         if aug.POLICY == "multiscale":
             augs += build_multiscale_augmentations(

@@ -25,7 +25,8 @@ class BestCheckpointHook(BestCheckpointer):
         self._record = os.path.join(cfg.OUTPUT_DIR, f"{BEST_FILE}.json")
 
     def before_train(self) -> None:
-        if os.path.isfile(self._record) and os.path.isfile(self._record[:-5] + ".pth"):
+        # Only a resumed run continues the record: a new training in the same folder starts afresh.
+        if self.trainer.start_iter > 0 and os.path.isfile(self._record) and os.path.isfile(self._record[:-5] + ".pth"):
             with open(self._record) as f:
                 rec = json.load(f)
             if rec.get("metric") == self._val_metric:

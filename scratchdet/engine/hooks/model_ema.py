@@ -21,11 +21,10 @@ class ModelEMA:
     def __init__(self, model: torch.nn.Module, decay: float, warmup_iters: float):
         self.decay = decay
         self.warmup_iters = warmup_iters
-        # use_buffers: BN running statistics are averaged with the weights (as Ultralytics does),
-        # so the averaged weights are evaluated with statistics that fit them.
-        self._averaged = AveragedModel(model, use_buffers=True, multi_avg_fn=self._average)
+        # BN running statistics are averaged with the weights (as Ultralytics does), so the
+        # averaged weights are evaluated with statistics that fit them.
+        self._averaged = AveragedModel(model, use_buffers=True)
         self._averaged.eval()
-        self._current_decay = 0.0
 
     @property
     def module(self) -> torch.nn.Module:
@@ -41,19 +40,31 @@ class ModelEMA:
             return self.decay
         return self.decay * (1 - math.exp(-updates / self.warmup_iters))
 
-    def _average(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n) -> None:
-        # Integer buffers (BN's num_batches_tracked) are counters, not weights: copied.
-        if torch.is_floating_point(averaged[0]):
-            get_ema_multi_avg_fn(self._current_decay)(averaged, current, _n)
-        else:
-            torch._foreach_copy_(averaged, current)
-
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> float:
-        """Average ``model`` in (its first update copies it); returns the decay used."""
-        self._current_decay = self.decay_at(self.updates)
-        self._averaged.update_parameters(model)
-        return self._current_decay
+        """Average ``model`` in (its first update copies it); returns the decay used.
+
+        Entries are paired by name, not by position as ``AveragedModel.update_parameters`` pairs
+        them: a model may gain a buffer while it trains (the jigsaw classifier's ERF table, None
+        when the copy was made), which would shift every later pair."""
+        decay = self.decay_at(self.updates)
+        current = model.state_dict(keep_vars=True)
+        floats, ints = ([], []), ([], [])
+        for name, avg in self.module.state_dict(keep_vars=True).items():
+            cur = current.get(name)
+            if cur is None or cur.shape != avg.shape:
+                continue
+            group = floats if torch.is_floating_point(avg) else ints
+            group[0].append(avg.detach())
+            group[1].append(cur.detach().to(avg.device))
+        if floats[0] and self.updates == 0:
+            torch._foreach_copy_(floats[0], floats[1])
+        elif floats[0]:
+            get_ema_multi_avg_fn(decay)(floats[0], floats[1], None)
+        if ints[0]:  # integer buffers (BN's num_batches_tracked) are counters, not weights: copied
+            torch._foreach_copy_(*ints)
+        self._averaged.n_averaged += 1
+        return decay
 
     def state_dict(self) -> dict:
         return {"updates": self.updates}
