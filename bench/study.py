@@ -50,6 +50,7 @@ class Study:
     rows: dict[str, object]
     two_phase: set[str] = field(default_factory=set)
     note: str = ""
+    configs: dict[str, str] = field(default_factory=dict)  # a row's own config instead of ``config``
 
 
 def _schedule(iters: int, evals: int = 4) -> list[str]:
@@ -63,7 +64,16 @@ SHAPES = ["DATASETS.TEST", "('shapes_val',)"]
 NUCLEI_DATA = [*NUCLEI, "DATASETS.TRAIN", "('nuclei_train',)", "MODEL.ANCHOR_GENERATOR.SIZES", "[[8], [16], [32], [64], [128]]"]
 DIRECT = "projects/DirectPretrain/configs/faster_rcnn_R18_FPN_direct_shapes_cpu.yaml"
 SCRATCH_DETECTOR = ["SCRATCHDET.PHASE1.ENABLED", "False", "MODEL.RESNETS.NORM", "BN"]
+# The ViT from scratch: every block equally untrained, so no layer-wise LR decay.
+SCRATCH_VIT = ["SCRATCHDET.PHASE1.ENABLED", "False", "SCRATCHDET.SOLVER.LAYER_DECAY", "1.0"]
 DIRECT_P1 = 1000
+JIGSAW = "projects/JigsawPretrain/configs/jigsaw_then_faster_rcnn_R18_FPN_shapes_cpu.yaml"
+JIGSAW_RES5 = "projects/JigsawPretrain/configs/jigsaw_res5_then_faster_rcnn_R18_FPN_shapes_cpu.yaml"
+JIGSAW_P1 = 1500
+MAE = "projects/MAEPretrain/configs/mae_then_mask_rcnn_vit_tiny_shapes_cpu.yaml"
+MAE_P1 = 2500
+# Phase 1 of jigsaw scores its held-out canvases on the dataset's own validation images.
+NUCLEI_P1_TEST = ["SCRATCHDET.PHASE1.DATASETS.TEST", "('nuclei_val',)"]
 
 STUDIES: dict[str, Study] = {
     # Model EMA (issue: user features): the same from-scratch training with and without the average.
@@ -86,6 +96,28 @@ STUDIES: dict[str, Study] = {
         two_phase={"method"},
         note=f"Faster R-CNN R18-FPN; method: {DIRECT_P1} it of phase 1 at 64 px (batch 16, constant LR), "
              "then the detector at 128 px with BN statistics re-estimated and frozen"),
+    # Jigsaw (Montage) pre-training (Zhou et al. 2020): res4 classified on 128 px canvases (the CPU
+    # config) and res5 on 256 px canvases (the whole backbone handed over), 1500 iterations each.
+    "jigsaw": Study(
+        config=JIGSAW, detector_iters=1500, configs={"method_res5": JIGSAW_RES5},
+        datasets={"shapes": SHAPES, "nuclei": [*NUCLEI_DATA, *NUCLEI_P1_TEST, "MODEL.ROI_HEADS.NUM_CLASSES", "1"]},
+        rows={"method": lambda d: [*_schedule(d), "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(JIGSAW_P1)],
+              "method_res5": lambda d: [*_schedule(d), "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(JIGSAW_P1)],
+              "scratch_same_iters": lambda d: [*SCRATCH_DETECTOR, *_schedule(d)],
+              "scratch_same_time": lambda iters: [*SCRATCH_DETECTOR, *_schedule(iters)]},
+        two_phase={"method", "method_res5"},
+        note=f"Faster R-CNN R18-FPN; method: {JIGSAW_P1} it of jigsaw phase 1 (16 canvases, LR 0.025, samples "
+             "rescaled U(0.8, 1.5) and flipped), backbone handed over, then the detector"),
+    # MAE (He et al. 2022) of the tiny ViT, then ViTDet with layer decay 0.75; scratch without it.
+    "mae": Study(
+        config=MAE, detector_iters=1500,
+        datasets={"shapes": SHAPES, "nuclei": [*NUCLEI_DATA, "MODEL.ROI_HEADS.NUM_CLASSES", "1"]},
+        rows={"method": lambda d: [*_schedule(d), "SCRATCHDET.PHASE1.SOLVER.MAX_ITER", str(MAE_P1)],
+              "scratch_same_iters": lambda d: [*SCRATCH_VIT, *_schedule(d)],
+              "scratch_same_time": lambda iters: [*SCRATCH_VIT, *_schedule(iters)]},
+        two_phase={"method"},
+        note=f"ViTDet tiny (Mask R-CNN); method: {MAE_P1} it of MAE at batch 32 (LR 1.875e-5 by MAE's rule, "
+             "fixed sin-cos positions), then the detector with layer decay 0.75"),
 }
 
 
@@ -257,7 +289,7 @@ def run_row(name: str, dataset: str, row: str, seed: int) -> dict:
     out = os.path.join(OUT, name, dataset, f"{row}_s{seed}")
     two = row in st.two_phase
     resume = os.path.isfile(os.path.join(_phase_dir(out, 1 if two else None), "last_checkpoint"))
-    args = ["--config-file", st.config, *(["--resume"] if resume else []), *COMMON, *st.datasets[dataset],
+    args = ["--config-file", st.configs.get(row, st.config), *(["--resume"] if resume else []), *COMMON, *st.datasets[dataset],
             *st.rows[row](iters), "SEED", str(seed), "OUTPUT_DIR", out]
     if two:  # phase 1 of a study trains to its stated point without validation
         args += ["SCRATCHDET.PHASE1.TEST.EVAL_PERIOD", "0", "SCRATCHDET.PHASE1.SOLVER.CHECKPOINT_PERIOD", "250"]

@@ -11,6 +11,8 @@ from detectron2.modeling import GeneralizedRCNN
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 
 from ..config.errors import ConfigError
+from ..modeling.meta_arch.deyo import DEYODetector
+from ..modeling.meta_arch.scratchdet_ssd import ScratchDetSSD
 
 FORMATS = ("torchscript", "onnx")
 
@@ -19,18 +21,21 @@ def _inference(model: torch.nn.Module, inputs: list[dict]) -> list[dict]:
     # Without the resize to the original size: that step is data-dependent Python, not a graph.
     if isinstance(model, GeneralizedRCNN):
         return [{"instances": model.inference(inputs, do_postprocess=False)[0]}]
-    images = model.preprocess_image(inputs)  # a DenseDetector: RetinaNet, FCOS
-    features = model.backbone(images.tensor)
-    features = [features[f] for f in model.head_in_features]
-    return [{"instances": model.forward_inference(images, features, model.head(features))[0]}]
+    if isinstance(model, DenseDetector):  # RetinaNet, FCOS
+        images = model.preprocess_image(inputs)
+        features = model.backbone(images.tensor)
+        features = [features[f] for f in model.head_in_features]
+        return [{"instances": model.forward_inference(images, features, model.head(features))[0]}]
+    # ScratchDet's SSD, DEYO: without "height"/"width" in the inputs they answer at the input's size.
+    return model(inputs)
 
 
 def traceable(model: torch.nn.Module, image: torch.Tensor) -> TracingAdapter:
     """The model as a function of one image tensor, for torch.jit.trace / torch.onnx.export."""
-    if not isinstance(model, (GeneralizedRCNN, DenseDetector)):
-        raise ConfigError(f"Export of {type(model).__name__} is not supported: its inference is not a "
-                          "traceable graph here (export works for GeneralizedRCNN: Faster/Mask R-CNN, and the dense "
-                          "detectors RetinaNet and FCOS, with any backbone, Root-ResNet included).")
+    if not isinstance(model, (GeneralizedRCNN, DenseDetector, ScratchDetSSD, DEYODetector)):
+        raise ConfigError(f"Export of {type(model).__name__} is not supported: only the detectors whose inference "
+                          "was checked to trace are (Faster/Mask R-CNN, RetinaNet, FCOS with any backbone, Root-ResNet "
+                          "included; ScratchDet's SSD; DEYO). Export its parts yourself, or add it here with a test.")
     return TracingAdapter(model.eval(), [{"image": image}], _inference)
 
 

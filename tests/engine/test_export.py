@@ -1,6 +1,7 @@
 """TorchScript export through TracingAdapter: the loaded file gives the PyTorch model's outputs
-on other images (boxes to 1e-3 px, scores to 1e-4), for Mask R-CNN (demo), Faster R-CNN with
-the Root-ResNet stem and RetinaNet; a model that cannot be traced is refused with the reason."""
+on other images (floating outputs within 1e-3 absolute / 1e-4 relative, integers equal), for Mask
+R-CNN (demo), Faster R-CNN and RetinaNet with the Root-ResNet stem, ScratchDet's SSD and DEYO's
+NMS-free detector; a model that cannot be traced is refused with the reason."""
 
 import os
 
@@ -14,6 +15,8 @@ from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS
 
 ROOT = os.path.join(REPO, "projects", "ScratchDet", "configs", "faster_rcnn_rootres18_FPN_shapes_cpu.yaml")
 RETINA = os.path.join(REPO, "projects", "ScratchDet", "configs", "Base-RetinaNet-RootResNet-FPN.yaml")
+SSD = os.path.join(REPO, "projects", "ScratchDet", "configs", "scratchdet_rootres18_shapes_cpu.yaml")
+DEYO = os.path.join(REPO, "projects", "DEYO", "configs", "deyo_two_stage_R18_FPN_shapes_cpu.yaml")
 
 
 def _images(n, h=96, w=128):
@@ -22,11 +25,12 @@ def _images(n, h=96, w=128):
 
 
 @pytest.mark.parametrize("config,opts", [(DEMO_CONFIG, []), (ROOT, []),
-                                         (RETINA, ["MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.DEVICE", "cpu"])])
+                                         (RETINA, ["MODEL.RETINANET.SCORE_THRESH_TEST", "0.0", "MODEL.DEVICE", "cpu"]),
+                                         (SSD, []), (DEYO, [])])
 def test_torchscript_round_trip_equals_pytorch(tmp_path, config, opts):
     from scratchdet.config import load_config_file
 
-    cfg = load_config_file(config, TINY_OPTS + ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", *opts])
+    cfg = load_config_file(config, TINY_OPTS[:4] + ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", *opts])
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     first, *others = _images(3)
@@ -45,7 +49,7 @@ def test_torchscript_round_trip_equals_pytorch(tmp_path, config, opts):
             else:
                 assert torch.equal(a, b)
     inst = adapter.outputs_schema(loaded(others[0]))[0]["instances"]
-    assert inst.has("pred_boxes") and inst.has("scores")
+    assert inst.has("pred_boxes") and inst.has("scores") and len(inst) > 0
 
 
 def test_a_model_without_a_traceable_graph_is_refused(tiny_cfg):
