@@ -84,7 +84,10 @@ STUDIES: dict[str, Study] = {
                                                "SCRATCHDET.AUG.VFLIP", "True", "SCRATCHDET.AUG.ROT90", "True",
                                                "INPUT.MIN_SIZE_TRAIN", "(112, 128, 144)", "INPUT.MIN_SIZE_TEST", "128"]},
         rows={"no_ema": lambda d: _schedule(d),
-              "ema": lambda d: [*_schedule(d), "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(d // 5)]},
+              "ema": lambda d: [*_schedule(d), "SCRATCHDET.EMA.ENABLED", "True", "SCRATCHDET.EMA.WARMUP_ITERS", str(d // 5)],
+              # the window sized to the schedule (5% of it), as tools/train_own_data.py sets it
+              "ema_window5": lambda d: [*_schedule(d), "SCRATCHDET.EMA.ENABLED", "True",
+                                        "SCRATCHDET.EMA.DECAY", f"{1 - 20 / d:.6f}", "SCRATCHDET.EMA.WARMUP_ITERS", str(d // 20)]},
         note="demo model (Mask R-CNN R18-FPN, BN everywhere) from scratch; nuclei with the own-data recipe's augmentation"),
     # Direct pre-training (Li et al. 2021): phase 1 at 64 px, batch 16, constant LR, 1000 iterations.
     "direct": Study(
@@ -247,7 +250,7 @@ def _phase_timing(folder: str) -> tuple[int, float, list[dict]]:
     """(iterations, median s/iter, metrics rows) of one phase's folder."""
     rows = metrics(folder)
     times = sorted(r["time"] for r in rows if "time" in r)
-    iters = max(r["iteration"] for r in rows) + 1
+    iters = max(r["iteration"] for r in rows if "total_loss" in r) + 1  # (the final results row has max_iter)
     return iters, times[len(times) // 2], rows
 
 
@@ -319,7 +322,8 @@ def run_row(name: str, dataset: str, row: str, seed: int) -> dict:
     p1_iters, p1_spi, p1_rows = _phase_timing(_phase_dir(out, 1)) if two else (0, 0.0, [])
     with open(os.path.join(out, "final_results.json")) as f:
         final = json.load(f)
-    curve = [{"iter": r["iteration"] + 1, "AP": r["bbox/AP"], "AP50": r["bbox/AP50"]} for r in p2_rows if "bbox/AP" in r]
+    curve = [{"iter": min(r["iteration"] + 1, p2_iters), "AP": r["bbox/AP"], "AP50": r["bbox/AP50"]}
+             for r in p2_rows if "bbox/AP" in r]
     result = {
         "study": name, "dataset": dataset, "row": row, "seed": seed,
         "phase1_iters": p1_iters, "phase2_iters": p2_iters,

@@ -20,3 +20,9 @@ def add_cpu_config(cfg: CN) -> None:
     # Cap DATALOADER.NUM_WORKERS at the cores this process may use (never below 1 when the config
     # asks for workers): more loader processes than cores only compete with the model's threads.
     _C.SCRATCHDET.CPU.CAP_WORKERS = True
+    # Training steps under torch.autocast("cpu", bfloat16) (detectron2's SOLVER.AMP is CUDA-only):
+    # convolutions and matrix products in bfloat16, weights and optimizer in float32. Whether it is
+    # faster depends on the CPU's bfloat16 support: measure with bench/cpu_minute.py first.
+    _C.SCRATCHDET.CPU.AUTOCAST_BF16 = False
+    # Keep the model's weights (and so its convolutions' activations) in channels-last memory order.
+    _C.SCRATCHDET.CPU.CHANNELS_LAST = False

@@ -28,6 +28,7 @@ from ..evaluation import build_evaluator
 from ..modeling.freeze import freeze_part
 from ..modeling.norm_policy import init_for_scratch
 from ..solver import build_optimizer, uses_param_groups
+from .cpu_autocast import CPUAutocastTrainer
 from .cpu_threads import configure_cpu
 from .disk_space import warn_if_checkpoints_do_not_fit
 from .hook_registry import build_hooks_from_config
@@ -64,7 +65,9 @@ class Trainer(DefaultTrainer):
         self.ema = build_model_ema(cfg, model)
         device_ids = [comm.get_local_rank()] if cfg.MODEL.DEVICE.startswith("cuda") else None
         model = create_ddp_model(model, broadcast_buffers=False, device_ids=device_ids)
-        self._trainer = (AMPTrainer if cfg.SOLVER.AMP.ENABLED else SimpleTrainer)(model, data_loader, optimizer)
+        cpu_bf16 = cfg.MODEL.DEVICE == "cpu" and cfg.SCRATCHDET.CPU.AUTOCAST_BF16
+        step = AMPTrainer if cfg.SOLVER.AMP.ENABLED else CPUAutocastTrainer if cpu_bf16 else SimpleTrainer
+        self._trainer = step(model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         extra = {"ema": self.ema} if self.ema is not None else {}
         self.checkpointer = ScratchCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self), **extra)
@@ -87,6 +90,8 @@ class Trainer(DefaultTrainer):
         # Frozen parts are frozen as the model is built (as detectron2's FREEZE_AT): weights then
         # load into them, and their statistics are re-estimated with the others (resume_or_load).
         freeze_part(model, cfg.SCRATCHDET.FREEZE)
+        if cfg.SCRATCHDET.CPU.CHANNELS_LAST:
+            model = model.to(memory_format=torch.channels_last)
         return model
 
     def resume_or_load(self, resume: bool = True) -> None:
