@@ -51,7 +51,7 @@ if ! "$PY" -c "import detectron2.engine" >/dev/null 2>&1; then
   rm -rf "$TMP"
 fi
 
-if ! "$PY" -c "import fvcore, pycocotools, cv2, scipy, faster_coco_eval, pytest, matplotlib, tensorboard, yacs, omegaconf, hydra, tifffile, shapely" >/dev/null 2>&1; then
+if ! "$PY" -c "import fvcore, pycocotools, cv2, scipy, faster_coco_eval, pytest, matplotlib, tensorboard, yacs, omegaconf, hydra, tifffile, shapely, onnx, onnxruntime" >/dev/null 2>&1; then
   echo "[install] detectron2's and scratchdet's dependencies"
   pip_install -r requirements.txt
 fi

@@ -52,6 +52,28 @@ def test_torchscript_round_trip_equals_pytorch(tmp_path, config, opts):
     assert inst.has("pred_boxes") and inst.has("scores") and len(inst) > 0
 
 
+@pytest.mark.parametrize("config", [DEMO_CONFIG, ROOT, DEYO])
+def test_onnx_round_trip_in_onnxruntime_equals_pytorch(tmp_path, config):
+    import numpy as np
+    import onnxruntime
+
+    from scratchdet.config import load_config_file
+
+    cfg = load_config_file(config, TINY_OPTS[:4] + ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    first, other = _images(2)
+    path = str(tmp_path / "m.onnx")
+    export(model, first, "onnx", path)
+    session = onnxruntime.InferenceSession(path)
+    got = session.run(None, {session.get_inputs()[0].name: other.numpy()})
+    with torch.no_grad():
+        expected = traceable(model, other)(other)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.shape == tuple(b.shape) and np.allclose(a, b.numpy(), atol=1e-3, rtol=1e-4)
+
+
 def test_a_model_without_a_traceable_graph_is_refused(tiny_cfg):
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ConfigError, match="Export of Linear is not supported"):
