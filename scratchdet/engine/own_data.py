@@ -180,9 +180,10 @@ def plan(r: Request, t_start: float) -> dict:
     OUTPUT/config_chosen.yaml, which train_net.py can run as it is."""
     check_request(r)
     os.makedirs(r.output, exist_ok=True)
-    registered_dataset_dicts(_configure(r, []), (TRAIN,))  # loads the json: its classes are known after
+    raw = registered_dataset_dicts(_configure(r, []), (TRAIN,))  # loads the json: its classes are known after
     classes = MetadataCatalog.get(TRAIN).get("thing_classes") or []
-    cfg0 = _configure(r, ["MODEL.ROI_HEADS.NUM_CLASSES", str(max(1, len(classes)))])
+    # Classes and masks from the data before the checks, which compare them with the model.
+    cfg0 = _configure(r, ["MODEL.ROI_HEADS.NUM_CLASSES", str(max(1, len(classes))), "MODEL.MASK_ON", str(_has_masks(raw))])
     train_dicts = load_checked_dataset(cfg0, (TRAIN,), is_train=True, filter_empty=False)
     if not any(d.get("annotations") for d in train_dicts):
         raise ConfigError(f"--train-json {r.train_json}: no annotations in its training images; annotate some "

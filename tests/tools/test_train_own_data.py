@@ -71,7 +71,12 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
     assert "no such file" in _refused(["--train-json", str(tmp_path / "nope.json"), *base, "--minutes", "5"], capsys)
     assert "--minutes" in _refused(["--train-json", train_json, *base, "--minutes", "0"], capsys)
     # a budget that cannot hold the probe, one evaluation and a few steps: the minimum is named
-    line = _refused(["--train-json", train_json, *base, "--minutes", "0.05", *SMALL], capsys)
+    # (on box-only data: the command decides MASK_ON from the json before its checks)
+    boxes = json.load(open(train_json))
+    for a in boxes["annotations"]:
+        del a["segmentation"]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    line = _refused(["--train-json", str(tmp_path / "boxes.json"), *base, "--minutes", "0.05", *SMALL], capsys)
     assert "too small" in line and "--minutes" in line
     empty = json.load(open(train_json))
     empty["annotations"] = []
