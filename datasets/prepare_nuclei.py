@@ -21,13 +21,10 @@ Example (from the repository root):
 from __future__ import annotations
 
 import argparse
-import glob
 import io
 import os
-import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 
@@ -35,6 +32,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wheel_tiles beside this script
+
+from wheel_tiles import coco_json, download_wheel, write_splits
 
 STARDIST_VERSION = "0.9.2"
 WHEEL_IMAGE = "stardist/data/images/img2d.tif"
@@ -58,17 +58,7 @@ class Tile:
         return f"tile_y{self.y:04d}_x{self.x:04d}.png"
 
 
-def download_wheel(dest: str) -> str:
-    """Download the stardist wheel (no dependencies: only its data files are needed) into ``dest``."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", dest,
-           f"stardist=={STARDIST_VERSION}"]
-    print("Downloading:", " ".join(cmd))
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    wheels = glob.glob(os.path.join(dest, "stardist-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        sys.exit(f"Could not download the stardist wheel:\n{proc.stderr[-2000:]}\n"
-                 "Download it elsewhere (pip download --no-deps stardist==0.9.2) and pass --wheel PATH.")
-    return wheels[0]
+
 
 
 def read_wheel_images(wheel: str) -> tuple[np.ndarray, np.ndarray]:
@@ -165,41 +155,19 @@ def split_tiles(labels: np.ndarray, tile: int = 128, stride: int = 128, min_area
 
 
 def to_coco(tiles: list[Tile], description: str) -> dict:
-    images, annotations = [], []
-    for i, t in enumerate(tiles, start=1):
-        images.append({"id": i, "file_name": t.file_name, "height": t.size, "width": t.size})
-        for a in t.annotations:
-            a = {k: v for k, v in a.items() if k != "label"}  # the source label id is not COCO
-            annotations.append({"id": len(annotations) + 1, "image_id": i, **a})
-    return {"info": {"description": description}, "images": images, "annotations": annotations,
-            "categories": CATEGORIES}
+    # The source label id is not COCO.
+    return coco_json([(t.file_name, t.size, t.size, [{k: v for k, v in a.items() if k != "label"} for a in t.annotations])
+                      for t in tiles], description, CATEGORIES)
 
 
 def write_dataset(image_u8: np.ndarray, splits: dict[str, list[Tile]], out: str, description: str) -> None:
-    """Write the PNG tiles, then each split's json (last and atomically: a json that exists
-    means its split is complete)."""
-    # Imported here: it imports torch and detectron2, which only writing needs (their import-time
-    # deprecation warnings are noise for this script).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from scratchdet.io.atomic import atomic_write_json
+    """The PNG tiles (3 channels: detectron2's models and mappers expect a colour image) and each
+    split's json."""
+    def pixels(t: Tile) -> np.ndarray:
+        crop = image_u8[t.y:t.y + t.size, t.x:t.x + t.size]
+        return cv2.merge([crop, crop, crop])
 
-    for split in SPLITS:
-        # Stale json first: an interrupted --force run must not leave a json over half-written tiles.
-        if os.path.exists(os.path.join(out, f"{split}.json")):
-            os.remove(os.path.join(out, f"{split}.json"))
-        image_dir = os.path.join(out, split)
-        os.makedirs(image_dir, exist_ok=True)
-        # Remove tiles of an earlier run (another --tile/--stride), only files this script names.
-        for old in glob.glob(os.path.join(image_dir, "tile_y*_x*.png")):
-            os.remove(old)
-    for split in SPLITS:
-        for t in splits[split]:
-            crop = image_u8[t.y:t.y + t.size, t.x:t.x + t.size]
-            # 3 channels: detectron2's models and mappers expect a colour image.
-            if not cv2.imwrite(os.path.join(out, split, t.file_name), cv2.merge([crop, crop, crop])):
-                sys.exit(f"Could not write {os.path.join(out, split, t.file_name)}.")
-        atomic_write_json(to_coco(splits[split], f"{description} ({split})"), os.path.join(out, f"{split}.json"))
+    write_splits(out, {split: splits[split] for split in SPLITS}, pixels, to_coco, description, ["tile_y*_x*.png"])
 
 
 def train_opts(out: str) -> str:
@@ -243,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = args.wheel or download_wheel(tmp)
+        wheel = args.wheel or download_wheel("stardist", STARDIST_VERSION, tmp)
         image, labels = read_wheel_images(wheel)
     print(f"Read {WHEEL_IMAGE} {image.shape} {image.dtype} and {WHEEL_MASK} "
           f"({len(np.unique(labels)) - 1} nuclei) from {os.path.basename(wheel)}")

@@ -32,13 +32,10 @@ Example (from the repository root):
 from __future__ import annotations
 
 import argparse
-import glob
 import math
 import os
-import subprocess
 import sys
 import tempfile
-import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
@@ -48,6 +45,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wheel_tiles beside this script
+
+from wheel_tiles import coco_json, download_wheel, write_splits
 
 DEEPFOREST_VERSION = "2.1.0"  # the four scenes have the same sizes in every wheel from 1.0.0 to 2.1.0
 DATA = "deepforest/data/"
@@ -92,17 +92,7 @@ class Tile:
         return f"{self.scene}_y{self.y:04d}_x{self.x:04d}.png"
 
 
-def download_wheel(dest: str) -> str:
-    """Download the deepforest wheel (no dependencies: only its data files are needed) into ``dest``."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", dest,
-           f"deepforest=={DEEPFOREST_VERSION}"]
-    print("Downloading:", " ".join(cmd))
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    wheels = glob.glob(os.path.join(dest, "deepforest-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        sys.exit(f"Could not download the deepforest wheel:\n{proc.stderr[-2000:]}\n"
-                 f"Download it elsewhere (pip download --no-deps deepforest=={DEEPFOREST_VERSION}) and pass --wheel PATH.")
-    return wheels[0]
+
 
 
 def parse_voc_boxes(xml_text: bytes | str) -> tuple[tuple[int, int], np.ndarray, Counter]:
@@ -204,41 +194,18 @@ def split_tiles(scenes: list[Scene], split_scenes: dict[str, list[str]], tile: i
 
 
 def to_coco(tiles: list[Tile], description: str) -> dict:
-    images, annotations = [], []
-    for i, t in enumerate(tiles, start=1):
-        images.append({"id": i, "file_name": t.file_name, "height": t.height, "width": t.width})
-        for a in t.annotations:
-            annotations.append({"id": len(annotations) + 1, "image_id": i, **a})
-    return {"info": {"description": description}, "images": images, "annotations": annotations,
-            "categories": CATEGORIES}
+    return coco_json([(t.file_name, t.height, t.width, t.annotations) for t in tiles], description, CATEGORIES)
 
 
 def write_dataset(scenes: list[Scene], splits: dict[str, list[Tile]], out: str, description: str) -> None:
-    """Write the PNG tiles, then each split's json (last and atomically: a json that exists
-    means its split is complete)."""
-    # Imported here: it imports torch and detectron2, which only writing needs (their import-time
-    # deprecation warnings are noise for this script).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from scratchdet.io.atomic import atomic_write_json
-
-    for split in SPLITS:
-        # Stale json first: an interrupted --force run must not leave a json over half-written tiles.
-        if os.path.exists(os.path.join(out, f"{split}.json")):
-            os.remove(os.path.join(out, f"{split}.json"))
-        image_dir = os.path.join(out, split)
-        os.makedirs(image_dir, exist_ok=True)
-        # Remove tiles of an earlier run (another --tile or split), only files this script names.
-        for scene in SCENES:
-            for old in glob.glob(os.path.join(image_dir, f"{scene}_y*_x*.png")):
-                os.remove(old)
+    """The PNG tiles of each split, cut from their scenes, and each split's json."""
     images = {s.name: s.image for s in scenes}
-    for split in SPLITS:
-        for t in splits[split]:
-            crop = images[t.scene][t.y:t.y + t.height, t.x:t.x + t.width]
-            if not cv2.imwrite(os.path.join(out, split, t.file_name), crop):
-                sys.exit(f"Could not write {os.path.join(out, split, t.file_name)}.")
-        atomic_write_json(to_coco(splits[split], f"{description} ({split})"), os.path.join(out, f"{split}.json"))
+
+    def pixels(t: Tile) -> np.ndarray:
+        return images[t.scene][t.y:t.y + t.height, t.x:t.x + t.width]
+
+    write_splits(out, {split: splits[split] for split in SPLITS}, pixels, to_coco, description,
+                 [f"{scene}_y*_x*.png" for scene in SCENES])
 
 
 def train_opts(out: str, othersites: bool = True) -> str:
@@ -300,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = args.wheel or download_wheel(tmp)
+        wheel = args.wheel or download_wheel("deepforest", DEEPFOREST_VERSION, tmp)
         scenes = read_wheel_scenes(wheel)
     for s in scenes:
         sides = np.concatenate([s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1]])

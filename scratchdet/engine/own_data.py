@@ -185,9 +185,6 @@ def plan(r: Request, t_start: float) -> dict:
     # Classes and masks from the data before the checks, which compare them with the model.
     cfg0 = _configure(r, ["MODEL.ROI_HEADS.NUM_CLASSES", str(max(1, len(classes))), "MODEL.MASK_ON", str(_has_masks(raw))])
     train_dicts = load_checked_dataset(cfg0, (TRAIN,), is_train=True, filter_empty=False)
-    if not any(d.get("annotations") for d in train_dicts):
-        raise ConfigError(f"--train-json {r.train_json}: no annotations in its training images; annotate some "
-                          "boxes first (the json's 'annotations' list is empty).")
     val_dicts = load_checked_dataset(cfg0, (VAL,), is_train=False)
     if not val_dicts:
         raise ConfigError("the validation set has no images: give --val-json/--val-images or a larger --val-fraction.")
