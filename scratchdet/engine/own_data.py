@@ -37,6 +37,7 @@ from ..data import build_mapper
 from ..data.dataset_dicts import load_checked_dataset, registered_dataset_dicts
 from ..data.datasets.statistics import dataset_statistics, suggested_config
 from ..io.atomic import atomic_open, atomic_write_json
+from .metrics_log import read_metrics
 from .phases import phase1_config
 from .setup import check_run_config
 from .trainer import Trainer
@@ -248,8 +249,7 @@ def _val_curve(output: str, two_phase: bool) -> list[tuple[int, float]]:
     path = os.path.join(folder, "metrics.json")
     if not os.path.isfile(path):
         return []
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = read_metrics(path)  # (a line cut by a kill is skipped)
     return [(row["iteration"] + 1, row["bbox/AP"]) for row in rows if "bbox/AP" in row]
 
 

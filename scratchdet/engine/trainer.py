@@ -153,9 +153,9 @@ class Trainer(DefaultTrainer):
         # detectron2's writers run every 20 steps and keep only the latest value of each metric: an
         # evaluation between two writes (AP, val_* losses) would be lost. Flush after each one.
         if self._evaluated_at is not None and self._evaluated_at[0] == getattr(self, "_steps_done", -1) \
-                and comm.is_main_process() and (self.iter + 1) % 20:
+                and comm.is_main_process():
             for h in self._hooks:
-                if isinstance(h, d2_hooks.PeriodicWriter):
+                if isinstance(h, d2_hooks.PeriodicWriter) and (self.iter + 1) % h._period:  # else it wrote
                     for w in h._writers:
                         w.write()
 
