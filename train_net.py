@@ -22,9 +22,9 @@ from detectron2.utils.logger import setup_logger
 import scratchdet  # noqa: F401  (registers everything)
 from scratchdet import engine
 from scratchdet.config import load_config_file
-from scratchdet.engine import lazy_train
-from scratchdet.engine.output_dir import prepare_output_dir
-from scratchdet.engine.resume_check import config_record_kept
+from scratchdet.engine.run import lazy_train
+from scratchdet.engine.run.output_dir import prepare_output_dir
+from scratchdet.engine.train.resume_check import config_record_kept
 from scratchdet.engine.user_errors import launch_reporting_user_errors, run_reporting_user_errors
 
 

@@ -49,17 +49,17 @@ def measure(config: str, opts: list[str], phase1: bool, batches: int, steps: int
 
     from scratchdet.config import load_config_file
     from scratchdet.data import build_mapper
-    from scratchdet.engine import Trainer, load_checked_dataset
-    from scratchdet.engine.cpu_threads import configure_cpu
-    from scratchdet.engine.phases import phase1_config
+    from scratchdet.engine import Trainer, checked_dicts, resolve_config
+    from scratchdet.engine.run.phases import phase1_config
+    from scratchdet.engine.train.cpu_threads import configure_cpu
 
     cfg = load_config_file(os.path.join(REPO, config), opts)
-    cfg = phase1_config(cfg) if phase1 else cfg
+    cfg = resolve_config(phase1_config(cfg) if phase1 else cfg, training=True)
     cfg = configure_cpu(cfg)  # the threads and workers a training would get
     batch = cfg.SOLVER.IMS_PER_BATCH
 
-    mapper = build_mapper(cfg, is_train=True)
-    dicts = load_checked_dataset(cfg, cfg.DATASETS.TRAIN, is_train=True)
+    dicts = checked_dicts(cfg, cfg.DATASETS.TRAIN, is_train=True, filter_empty=False)
+    mapper = build_mapper(cfg, is_train=True, dataset_dicts=dicts)
     n = batches * batch
     for d in dicts[:4]:
         mapper(d)  # warm-up (lazy pools, first-call caches)
@@ -68,7 +68,7 @@ def measure(config: str, opts: list[str], phase1: bool, batches: int, steps: int
         mapper(dicts[i % len(dicts)])
     mapper_ips = n / (time.perf_counter() - t0)
 
-    it = iter(Trainer.build_train_loader(cfg))
+    it = iter(Trainer.build_train_loader(cfg, dicts))
     next(it)  # worker start-up is not throughput
     t0 = time.perf_counter()
     for _ in range(batches):

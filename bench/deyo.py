@@ -92,7 +92,7 @@ def latency_ms(opts: list[str], weights: str, phase1: bool, n: int = 40) -> floa
     import scratchdet  # noqa: F401
     from scratchdet.config import load_config_file
     from scratchdet.engine import Trainer
-    from scratchdet.engine.phases import phase1_config
+    from scratchdet.engine.run.phases import phase1_config
 
     cfg = load_config_file(os.path.join(REPO, CONFIG), opts)
     cfg = phase1_config(cfg) if phase1 else cfg

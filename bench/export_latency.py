@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Inference latency on CPU: the eager PyTorch model against its TorchScript export
-(scratchdet.engine.export), on the same images, alternated, in one run (ratios, not seconds,
+(scratchdet.engine.inference.export), on the same images, alternated, in one run (ratios, not seconds,
 are what compares across machines). Random weights: latency does not depend on them, except
 through the number of detections, which is capped by SCORE_THRESH_TEST 0 and the top-k.
 
@@ -38,7 +38,7 @@ def main() -> None:
 
     import scratchdet  # noqa: F401
     from scratchdet.config import load_config_file
-    from scratchdet.engine.export import export, traceable
+    from scratchdet.engine.inference.export import export, traceable
 
     print("| model | eager ms/image | TorchScript ms/image | exported / eager | spread of round medians |")
     print("|---|---|---|---|---|")

@@ -47,12 +47,14 @@ ROWS = ("data", "probe", "phase1", "scratch", "jigsaw", "direct")
 def _phase1_cfg(opts: list[str] = ()):
     import scratchdet  # noqa: F401  (registration)
     from scratchdet.config import load_config_file
-    from scratchdet.engine.phases import phase1_config
+    from scratchdet.engine.run.phases import phase1_config
+    from scratchdet.engine.setup.plan import register_run_datasets, resolve_class_counts
 
     cfg = phase1_config(load_config_file(os.path.join(REPO, CONFIG)))
     cfg.defrost()
     cfg.merge_from_list(["SCRATCHDET.JIGSAW." + k if i % 2 == 0 else k for i, k in enumerate(opts)])
-    return cfg
+    register_run_datasets(cfg)
+    return resolve_class_counts(cfg)  # NUM_CLASSES from the data (rows change keys after: not checked here)
 
 
 def mapper_throughput(n: int) -> float:

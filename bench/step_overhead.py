@@ -55,10 +55,10 @@ def child(trainer: str, config: str, phase2: bool, iters: int, out: str) -> None
     import scratchdet  # noqa: F401  (registration)
     from scratchdet.config import load_config_file
     from scratchdet.data import build_mapper
-    from scratchdet.data.datasets import register_datasets_from_config
     from scratchdet.engine import Trainer
-    from scratchdet.engine.cpu_threads import configure_cpu
-    from scratchdet.engine.phases import phase2_config
+    from scratchdet.engine.run.phases import phase2_config
+    from scratchdet.engine.setup.plan import resolve_config
+    from scratchdet.engine.train.cpu_threads import configure_cpu
 
     logging.getLogger("detectron2").setLevel(logging.WARNING)
     logging.getLogger("scratchdet").setLevel(logging.WARNING)
@@ -70,7 +70,7 @@ def child(trainer: str, config: str, phase2: bool, iters: int, out: str) -> None
     cfg = load_config_file(os.path.join(REPO, config), opts)
     if phase2:  # phase 2's config and model; no phase-1 weights (the hand-over is start-up only)
         cfg = phase2_config(cfg, source="")
-    register_datasets_from_config(cfg)
+    cfg = resolve_config(cfg, training=True)
 
     class Detectron2Trainer(DefaultTrainer):
         """detectron2's DefaultTrainer as a detectron2 user writes it, given the same model

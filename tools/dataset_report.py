@@ -25,9 +25,10 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 import scratchdet  # noqa: F401
 from scratchdet.config import load_config_file
-from scratchdet.data.datasets import ensure_dataset_files, register_datasets_from_config
+from scratchdet.data.datasets import ensure_dataset_files
 from scratchdet.data.datasets.availability import check_registered
 from scratchdet.data.datasets.statistics import dataset_statistics, suggested_config
+from scratchdet.engine.setup.plan import register_run_datasets
 
 DEFAULT_CONFIG = "configs/Demo/mask_rcnn_R18_FPN_scratch_shapes.yaml"
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Anything else is KEY VALUE config overrides (after the dataset name and the options).
     args, opts = ap.parse_known_args(argv)
     cfg = load_config_file(args.config_file, opts)
-    register_datasets_from_config(cfg)
+    register_run_datasets(cfg)
     check_registered([args.dataset], "tools/dataset_report.py DATASET")
     ensure_dataset_files(args.dataset)
     dicts = DatasetCatalog.get(args.dataset)

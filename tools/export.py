@@ -55,12 +55,11 @@ def main(args: argparse.Namespace) -> str:
     import scratchdet  # noqa: F401
     from scratchdet.checkpoint import ScratchCheckpointer
     from scratchdet.config import load_config_file
-    from scratchdet.data.datasets import register_datasets_from_config
     from scratchdet.engine import Trainer
-    from scratchdet.engine.export import export
+    from scratchdet.engine.inference.export import export
+    from scratchdet.engine.setup.plan import resolve_config
 
-    cfg = load_config_file(args.config_file, args.opts)
-    register_datasets_from_config(cfg)
+    cfg = resolve_config(load_config_file(args.config_file, args.opts))
     model = Trainer.build_model(cfg).eval()
     ScratchCheckpointer.from_config(cfg, model, save_dir="", for_evaluation=True).load(args.weights, checkpointables=[])
     image = sample_input(cfg, args.sample_image)

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scratchdet.engine.metrics_log import plot_loss_curves
+from scratchdet.engine.hooks.metrics_log import plot_loss_curves
 
 
 def main(argv: list[str] | None = None) -> None:

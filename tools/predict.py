@@ -83,9 +83,9 @@ def main(args: argparse.Namespace) -> dict:
     import scratchdet  # noqa: F401  (registration)
     from scratchdet.config import load_config_file
     from scratchdet.config.errors import ConfigError
-    from scratchdet.data.datasets import register_datasets_from_config
     from scratchdet.data.read_image import high_bit_depth_from_config, read_image_file
-    from scratchdet.engine.predictor import BatchPredictor, coco_results, dataset_category_ids
+    from scratchdet.engine.inference.predictor import BatchPredictor, coco_results, dataset_category_ids
+    from scratchdet.engine.setup.plan import resolve_config
     from scratchdet.io.atomic import atomic_write_json
 
     if args.batch_size < 1:
@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> dict:
     files = collect_inputs(args.input)
     cfg = load_config_file(args.config_file, [*args.opts, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", str(args.score_thresh),
                                               "MODEL.RETINANET.SCORE_THRESH_TEST", str(args.score_thresh)])
-    register_datasets_from_config(cfg)
+    cfg = resolve_config(cfg)
     predictor = BatchPredictor(cfg, args.weights)
     classes, cat_ids = dataset_category_ids(cfg)
     meta = MetadataCatalog.get("__scratchdet_predict")

@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> str:
     from scratchdet.config import load_config_file
     from scratchdet.config.errors import ConfigError
     from scratchdet.engine import evaluate
-    from scratchdet.engine.own_data import CHOSEN, PLAN, TRAIN, Request, plan, summarise
+    from scratchdet.engine.run.own_data import CHOSEN, PLAN, TRAIN, Request, plan, summarise
 
     req = Request(args.train_json, args.images, args.output, args.minutes or 0.0, args.config_file, args.val_json,
                   args.val_images, args.val_fraction, args.seed, args.top_down, args.rules, list(args.opts))

@@ -28,8 +28,8 @@ from detectron2.utils.visualizer import Visualizer
 import scratchdet  # noqa: F401  (registration)
 from scratchdet.config import load_config_file
 from scratchdet.data import MAPPER_REGISTRY
-from scratchdet.data.datasets import ensure_dataset_files, register_datasets_from_config
 from scratchdet.data.read_image import read_image_file
+from scratchdet.engine.setup.plan import register_run_datasets
 
 GAP = 4  # pixels between panels
 
@@ -81,10 +81,8 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
 
     cfg = load_config_file(args.config_file, args.opts)
-    register_datasets_from_config(cfg)
+    register_run_datasets(cfg)
     name = cfg.DATASETS.TRAIN[0]
-    for n in cfg.DATASETS.TRAIN:
-        ensure_dataset_files(n)
     metadata = MetadataCatalog.get(name)
     mapper = MAPPER_REGISTRY.get(args.mapper)(cfg, True)
 

@@ -25,14 +25,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from detectron2.data.detection_utils import convert_image_to_rgb
-from detectron2.modeling import build_model
 
 import scratchdet  # noqa: F401  (registration)
+from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
 from scratchdet.data.jigsaw import CELL_GROUPS, JigsawMapper
+from scratchdet.engine import Trainer, resolve_config
 
 CELL_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> list[str]:
 
     cfg = load_config_file(args.config_file, args.opts)
     cfg.MODEL.DEVICE = "cpu"
+    cfg = resolve_config(cfg)  # datasets registered, NUM_CLASSES 0 filled from the data
     os.makedirs(args.output, exist_ok=True)
     mapper = JigsawMapper(cfg, is_train=True)
     np.random.seed(args.seed)
@@ -94,9 +95,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     fig.savefig(written[-1], dpi=args.dpi, bbox_inches="tight")
     plt.close(fig)
 
-    model = build_model(cfg)
-    if args.weights:
-        DetectionCheckpointer(model).load(args.weights)
+    model = Trainer.build_model(cfg)
+    if args.weights:  # the project's safe loading (weights_only) and its checks
+        ScratchCheckpointer.from_config(cfg, model, save_dir="", for_evaluation=True).load(args.weights, checkpointables=[])
     model.eval()
     images = model.preprocess_image(batch).tensor
     radius = model.refresh_erf(images)

@@ -16,8 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import scratchdet  # noqa: F401
 from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
-from scratchdet.data.datasets import register_datasets_from_config
-from scratchdet.engine import Trainer
+from scratchdet.engine import Trainer, resolve_config
 from scratchdet.evaluation import draw_prediction_grid
 
 
@@ -31,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--score-thresh", type=float, default=0.5)
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = ap.parse_args(argv)
-    cfg = load_config_file(args.config_file, args.opts)
-    register_datasets_from_config(cfg)
+    cfg = resolve_config(load_config_file(args.config_file, args.opts))
     model = Trainer.build_model(cfg)
     # The project's safe loading (weights_only) and its checks (a checkpoint of another model).
     ScratchCheckpointer.from_config(cfg, model, save_dir="", for_evaluation=True).load(args.weights, checkpointables=[])

@@ -4,24 +4,22 @@ The shapes of ViTDet's position terms depend on sizes: the absolute embedding ``
 grid of PRETRAIN_IMG_SIZE / PATCH_SIZE tokens per side (plus a class-token slot), and each block's
 relative position tables ``rel_pos_h`` / ``rel_pos_w`` have 2 * S - 1 rows, S being the window
 side (window blocks) or IMG_SIZE / PATCH_SIZE (global blocks). A checkpoint trained at 512 px
-then has tensors of the wrong shape for a model at 1024 px, which the checkpointer would drop
-(leaving those terms at their initial values). :func:`resize_position_terms` interpolates them
+then has tensors of the wrong shape for a model at 1024 px, which loading by shape would drop
+(leaving those terms at their initial values). The hand-over's conversion rule
+:func:`position_term_rule` (applied by the checkpointer to every load) interpolates them
 the way detectron2 does at run time (``get_abs_pos``: bicubic; ``get_rel_pos``: linear), so the
 resized model computes what the old one computed on inputs of the old size.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["POSITION_TERMS", "resize_abs_pos", "resize_position_terms", "resize_rel_pos"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["POSITION_TERMS", "position_term_rule", "resize_abs_pos", "resize_rel_pos"]
 
 # Leaf names of the position parameters of detectron2's (and scratchdet's) ViT.
 POSITION_TERMS = ("pos_embed", "rel_pos_h", "rel_pos_w")
@@ -54,34 +52,6 @@ def resize_rel_pos(rel_pos: Tensor, length: int) -> Tensor:
     """A relative position table (L, C) linearly resized to ``length`` rows (as ``get_rel_pos``)."""
     resized = F.interpolate(rel_pos.float().t()[None], size=length, mode="linear")
     return resized[0].t().to(rel_pos.dtype)
-
-
-def resize_position_terms(state_dict: dict[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
-    """A copy of ``state_dict`` whose position terms are resized to ``model``'s shapes.
-
-    Args:
-        state_dict: parameters keyed as ``model.state_dict()`` (e.g. a checkpoint's "model").
-        model: the model to load into; its ``pos_embed`` / ``rel_pos_h`` / ``rel_pos_w`` give the
-            target shapes. Other keys, and position terms already of the right shape, are kept.
-
-    Then ``model.load_state_dict(out)`` (or the checkpointer) loads them without shape mismatch.
-    """
-    targets = model.state_dict()
-    out = dict(state_dict)
-    resized = []
-    for key, value in state_dict.items():
-        leaf = key.rsplit(".", 1)[-1]
-        target = targets.get(key)
-        if leaf not in POSITION_TERMS or target is None or value.shape == target.shape:
-            continue
-        if leaf == "pos_embed":
-            out[key] = resize_abs_pos(value, target)
-        else:
-            out[key] = resize_rel_pos(value, target.shape[0])
-        resized.append(f"{key} {tuple(value.shape)} -> {tuple(target.shape)}")
-    if resized:
-        logger.info("Resized %d position terms: %s", len(resized), "; ".join(resized))
-    return out
 
 
 def position_term_rule(key: str, src: Tensor, dst: Tensor) -> Tensor | None:

@@ -1,5 +1,5 @@
 from .defaults import add_scratchdet_config
-from .checks import check_config, ConfigError
+from .errors import ConfigError
 from .loading import get_scratchdet_cfg, load_config_file
 
-__all__ = ["add_scratchdet_config", "check_config", "ConfigError", "get_scratchdet_cfg", "load_config_file"]
+__all__ = ["add_scratchdet_config", "ConfigError", "get_scratchdet_cfg", "load_config_file"]

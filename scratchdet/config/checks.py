@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 import torch
 from detectron2.config import CfgNode
 
-from .errors import ConfigError
 from .freeze import freeze_errors
 from .keys import get_key, has_key
-from .norm_policy import EMPTY_BATCH_HEADS, SYNC_BN, apply_norm_policy, norm_policy_errors
+from .norm_policy import EMPTY_BATCH_HEADS, SYNC_BN, norm_policy_errors, unapplied_norm_policy_errors
 from .self_training import self_training_errors
 
 # detectron2's get_norm builds GroupNorm with 32 groups.
@@ -169,31 +168,17 @@ def schedule_errors(cfg: CfgNode, world_size: int = 1) -> list[str]:
     return errors
 
 
-def check_config(cfg: CfgNode, world_size: int = 1, training: bool = True) -> None:
-    """Raise :class:`ConfigError` for a combination that cannot train or run.
-
-    The checks of the config alone; the engine adds those that build part of the model
-    (``scratchdet.engine.setup.check_run_config``: feature names against the backbone).
+def config_errors(cfg: CfgNode, world_size: int = 1, training: bool = True) -> list[str]:
+    """Messages for every combination of ``cfg`` that cannot train or run (empty when it is
+    valid), naming the keys to change. ``cfg`` has its norm policy resolved (it is as loaded, or
+    a phase's config); the engine's set-up step adds the checks that build part of the model.
 
     Args:
         world_size: number of training processes (SyncBN needs more than one).
         training: eval-only runs skip the checks that only matter for training.
     """
-    raise_config_errors(config_errors(cfg, world_size, training))
-
-
-def raise_config_errors(errors: list[str]) -> None:
-    """One :class:`ConfigError` listing every message, if there is any."""
-    if errors:
-        # The first problem on the first line (it names the key), any others below it.
-        raise ConfigError(f"Invalid config: {errors[0]}" + "".join(f"\n  - {e}" for e in errors[1:]))
-
-
-def config_errors(cfg: CfgNode, world_size: int = 1, training: bool = True) -> list[str]:
-    """The messages :func:`check_config` raises (empty when the config is valid)."""
     errors = norm_policy_errors(cfg)
-    # The norms the model will get (a no-op when set-up has resolved SCRATCHDET.NORM.ALL already).
-    cfg = cfg if errors else apply_norm_policy(cfg)
+    errors += [] if errors else unapplied_norm_policy_errors(cfg)
     errors += freeze_errors(cfg)
     for norm_key, ch_key, channels in _channels_under_norm(cfg):
         if get_key(cfg, norm_key) == "GN" and channels % GN_GROUPS != 0:

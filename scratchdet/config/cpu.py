@@ -1,4 +1,4 @@
-"""Config keys of CPU thread and loader-worker choice (scratchdet.engine.cpu_threads)."""
+"""Config keys of CPU thread and loader-worker choice (scratchdet.engine.train.cpu_threads)."""
 
 from detectron2.config import CfgNode as CN
 

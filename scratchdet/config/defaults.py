@@ -5,14 +5,18 @@ from detectron2.config import CfgNode as CN
 from .augmentation import add_augmentation_config
 from .backbone import add_backbone_config
 from .cpu import add_cpu_config
+from .data import add_data_config
 from .deyo import add_deyo_config
 from .ema import add_ema_config
-from .image_reading import add_image_reading_config
+from .freeze import add_freeze_config
+from .handover import add_handover_config
 from .jigsaw import add_jigsaw_config
+from .lowres import add_lowres_config
 from .mae import add_mae_config
 from .norm import add_norm_config
 from .phases import add_phases_config
 from .self_training import add_self_training_config
+from .solver import add_solver_config
 from .ssd import add_ssd_config
 from .validation import add_validation_config
 from .vit import add_vit_config
@@ -24,31 +28,8 @@ def add_scratchdet_config(cfg: CN) -> None:
     _C = cfg
     _C.SCRATCHDET = CN()
 
-    _C.SCRATCHDET.DATA = CN()
-    # Name, in scratchdet.data.MAPPER_REGISTRY, of the dataset mapper used for training.
-    _C.SCRATCHDET.DATA.TRAIN_MAPPER = "DatasetMapper"
-    # Name of the dataset mapper used for evaluation.
-    _C.SCRATCHDET.DATA.TEST_MAPPER = "DatasetMapper"
-    # COCO-json datasets to register without code: a list of [name, json_file, image_root].
-    # Example on the command line: SCRATCHDET.DATA.COCO "[['mine_train','a/train.json','a/img']]"
-    _C.SCRATCHDET.DATA.COCO = []
-    # Deterministic train/val split of one annotated (COCO-json) dataset, by image: a list of
-    # [source_name, train_name, val_name, val_fraction, seed], e.g.
-    # SCRATCHDET.DATA.SPLIT "[['mine','mine_train','mine_val',0.2,0]]" DATASETS.TRAIN "('mine_train',)"
-    _C.SCRATCHDET.DATA.SPLIT = []
-    # VOC-XML datasets to register without code: a list of [name, voc_root, split, "cls1,cls2,..."]
-    # (split is the name of a file in voc_root/ImageSets/Main/ without .txt).
-    _C.SCRATCHDET.DATA.VOC = []
-    # YOLO-format datasets (the Ultralytics layout) to register without code: a list of
-    # [name, images_folder, names] with images in <root>/images/<split>, labels in
-    # <root>/labels/<split>/*.txt ("class cx cy w h", normalised); names "a,b,c" or the data yaml
-    # with its 'names'. Example: SCRATCHDET.DATA.YOLO "[['mine_train','data/images/train','data/data.yaml']]"
-    _C.SCRATCHDET.DATA.YOLO = []
-    # What to do with a bad annotation (box outside the image, zero-size box, unknown class):
-    # "error" stops with a message naming the file; "drop" removes it and logs how many were removed.
-    _C.SCRATCHDET.DATA.ON_BAD_ANNOTATION = "error"
-    # Check that every image file of a training/test dataset exists before training starts.
-    _C.SCRATCHDET.DATA.CHECK_IMAGES = True
+    # Every SCRATCHDET.DATA key (the block is created there, once).
+    add_data_config(cfg)
 
     # Names, in scratchdet.engine.HOOK_REGISTRY, of extra training hooks the Trainer adds.
     _C.SCRATCHDET.HOOKS = []
@@ -91,7 +72,6 @@ def add_scratchdet_config(cfg: CN) -> None:
     _C.SCRATCHDET.VIS.LOSS_CURVE_PERIOD = 200
 
     # Each topic adds its own keys (one file per topic under scratchdet/config/).
-    add_image_reading_config(cfg)
     add_deyo_config(cfg)
     add_augmentation_config(cfg)
     add_backbone_config(cfg)
@@ -99,7 +79,11 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_jigsaw_config(cfg)
     add_ssd_config(cfg)
     add_phases_config(cfg)
+    add_handover_config(cfg)
+    add_freeze_config(cfg)
+    add_lowres_config(cfg)
     add_vit_config(cfg)
+    add_solver_config(cfg)
     add_mae_config(cfg)
     add_self_training_config(cfg)
     add_cpu_config(cfg)

@@ -12,13 +12,15 @@ def add_deyo_config(cfg: CN) -> None:
     _C.DEYO.NUM_CLASSES = 0
     # Neck levels the decoder reads, from the backbone built by MODEL.BACKBONE.NAME (stage 1's).
     _C.DEYO.IN_FEATURES = ["p3", "p4", "p5"]
-    # Freeze the backbone and neck (requires_grad False, kept in eval mode so BN statistics never
-    # change): stage 2 trains only the decoder on top of stage 1's features.
-    _C.DEYO.FREEZE_BACKBONE = True
+    # Replaced by SCRATCHDET.FREEZE, which DEYO follows as every model does ("backbone+neck" in
+    # Base-DEYO.yaml: stage 2 trains only the decoder on stage 1's features); None is "not set",
+    # setting it is an error that says so.
+    _C.DEYO.FREEZE_BACKBONE = None
     # Where the queries' first reference boxes come from. "stage1": stage 1's own trained box
     # branch (DEYO's code: its decoder subclasses YOLO's Detect head and decodes the positions it
     # selects with it), handed over under stage 1's names (head.bbox_subnet.*, head.bbox_pred.*),
-    # frozen with the backbone; a new encoder score head trained in stage 2 ranks the positions.
+    # always frozen (whatever SCRATCHDET.FREEZE says); a new encoder score head trained in stage 2
+    # ranks the positions.
     # "encoder_head": a new zero-initialised encoder box head over fixed anchors (RT-DETR).
     _C.DEYO.REFERENCE_BOXES = "stage1"
     # Stage 1's detector, whose box branch and box decoding "stage1" reference boxes reuse:

@@ -1,11 +1,12 @@
-"""Which config keys name backbone features, per meta-architecture (the declarations the feature
-checks read), and the checks of those keys that need the config alone.
+"""What a config key naming backbone features is (:class:`FeatureUse`), and the checks of
+those keys that need the config alone.
 
 A stem of stride 2 (Root-ResNet) renames the FPN levels (``p{log2 stride}``: p1..p5 instead of
 p2..p6), so a config written for detectron2's ResNet fails deep inside the model with a KeyError
 on a feature name. The check against the backbone's real outputs builds the backbone, so it lives
-with the engine (``scratchdet.engine.feature_checks``); meta-architectures declare their keys
-here with :func:`register_feature_uses`, which needs no model.
+with the engine (``scratchdet.engine.setup.feature_checks``). Which keys a meta-architecture reads it
+declares itself, in its ``config_needs`` class attribute (``scratchdet.modeling.needs``, which
+also holds detectron2's own meta-architectures): nothing here changes on import.
 """
 
 from __future__ import annotations
@@ -43,31 +44,7 @@ class FeatureUse:
     when: Callable[[CfgNode], bool] = lambda cfg: True
 
 
-def _uses_rpn(cfg: CfgNode) -> bool:
-    return cfg.MODEL.PROPOSAL_GENERATOR.NAME in ("RPN", "RRPN")
-
-
-_RPN = FeatureUse("MODEL.RPN.IN_FEATURES", anchors=True, when=_uses_rpn)
-_ROI = FeatureUse("MODEL.ROI_HEADS.IN_FEATURES", top_levels=False, pyramid=True)
-_SEM_SEG = FeatureUse("MODEL.SEM_SEG_HEAD.IN_FEATURES", top_levels=False)
-
-# Per META_ARCHITECTURE, the keys naming backbone features. Other meta-architectures add theirs
-# with register_feature_uses (unknown ones are not checked).
-FEATURE_USES: dict[str, list[FeatureUse]] = {
-    "GeneralizedRCNN": [_RPN, _ROI],
-    "ProposalNetwork": [_RPN],
-    "RetinaNet": [FeatureUse("MODEL.RETINANET.IN_FEATURES", anchors=True)],
-    "PanopticFPN": [_RPN, _ROI, _SEM_SEG],
-    "SemanticSegmentor": [_SEM_SEG],
-}
-
-
-def register_feature_uses(meta_arch: str, uses: list[FeatureUse]) -> None:
-    """Declare the feature keys of a meta-architecture so that they are checked too."""
-    FEATURE_USES[meta_arch] = list(uses)
-
-
-def fmt_value(value) -> str:
+def fmt_value(value: object) -> str:
     """A value as it is written on the command line."""
     return '"' + repr(value).replace(" ", "") + '"' if isinstance(value, (list, tuple)) else repr(value)
 

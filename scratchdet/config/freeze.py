@@ -1,12 +1,23 @@
-"""The freezing vocabulary, checked: detectron2's MODEL.BACKBONE.FREEZE_AT for the stem and first
-ResNet stages, SCRATCHDET.FREEZE for whole parts ("backbone", "backbone+neck"). Replaced keys
-and combinations that contradict each other get one message naming the key to use."""
+"""The freezing vocabulary, its key and its checks: detectron2's MODEL.BACKBONE.FREEZE_AT for the
+stem and first ResNet stages, SCRATCHDET.FREEZE for whole parts ("backbone", "backbone+neck"), for
+every model (DEYO's stage 2 included). Replaced keys and combinations that contradict each other
+get one message naming the key to use."""
 
 from __future__ import annotations
 
 from detectron2.config import CfgNode
 
 FREEZE_CHOICES = ("", "backbone", "backbone+neck")
+
+
+def add_freeze_config(cfg: CfgNode) -> None:
+    """Add ``SCRATCHDET.FREEZE`` (in place)."""
+    _C = cfg
+    # Part of the model frozen for training (weights and BN statistics, BN becoming FrozenBN):
+    # "" (nothing), "backbone" (the bottom-up network) or "backbone+neck" (backbone and FPN).
+    # To freeze only the stem and first ResNet stages use detectron2's MODEL.BACKBONE.FREEZE_AT.
+    # In a two-phase run it applies to phase 2 (set SCRATCHDET.PHASE1.SCRATCHDET.FREEZE for phase 1).
+    _C.SCRATCHDET.FREEZE = ""
 
 
 def _replacement(value: str) -> str:
@@ -16,7 +27,7 @@ def _replacement(value: str) -> str:
 
 
 def freeze_errors(cfg: CfgNode) -> list[str]:
-    """Messages for replaced hand-over keys and for freezing keys that contradict each other."""
+    """Messages for replaced freezing and hand-over keys and for freezing keys that contradict each other."""
     errors = []
     handover = cfg.SCRATCHDET.HANDOVER
     if handover.SOURCE:
@@ -27,6 +38,10 @@ def freeze_errors(cfg: CfgNode) -> list[str]:
     if handover.FREEZE:
         errors.append(f"SCRATCHDET.HANDOVER.FREEZE={handover.FREEZE!r} is replaced: set "
                       f"{_replacement(handover.FREEZE)} instead.")
+    # None (its default) is "not set": any True or False is refused.
+    if cfg.SCRATCHDET.DEYO.FREEZE_BACKBONE is not None:
+        errors.append(f"SCRATCHDET.DEYO.FREEZE_BACKBONE={cfg.SCRATCHDET.DEYO.FREEZE_BACKBONE!r} is replaced: set "
+                      "SCRATCHDET.FREEZE 'backbone+neck' (True) or '' (False) instead.")
     freeze = cfg.SCRATCHDET.FREEZE
     if freeze not in FREEZE_CHOICES:
         hint = f" (for the first stages: {_replacement(freeze)})" if str(freeze).startswith("stages:") else ""
@@ -36,10 +51,5 @@ def freeze_errors(cfg: CfgNode) -> list[str]:
             f"SCRATCHDET.FREEZE={freeze!r} freezes the whole backbone but MODEL.BACKBONE.FREEZE_AT="
             f"{cfg.MODEL.BACKBONE.FREEZE_AT} trains the stages after it: set MODEL.BACKBONE.FREEZE_AT 0, "
             "or SCRATCHDET.FREEZE '' to freeze only the first stages."
-        )
-    if freeze and cfg.MODEL.META_ARCHITECTURE == "DEYODetector" and not cfg.SCRATCHDET.DEYO.FREEZE_BACKBONE:
-        errors.append(
-            f"SCRATCHDET.FREEZE={freeze!r} freezes the backbone but SCRATCHDET.DEYO.FREEZE_BACKBONE=False "
-            "asks DEYO to train it: set one of them."
         )
     return errors

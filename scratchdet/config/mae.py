@@ -1,11 +1,12 @@
 """Config keys of masked-image (MAE) pre-training of the plain ViT on the target images
-(scratchdet.modeling.meta_arch.mae, mapper "ImageOnlyMapper") and of unlabelled image sets."""
+(scratchdet.modeling.meta_arch.mae, mapper "ImageOnlyMapper"); its unlabelled images are
+registered with SCRATCHDET.DATA.UNLABELLED (data.py)."""
 
 from detectron2.config import CfgNode as CN
 
 
 def add_mae_config(cfg: CN) -> None:
-    """Add SCRATCHDET.MAE and SCRATCHDET.DATA.UNLABELLED (in place). Defaults are He et al. 2022
+    """Add SCRATCHDET.MAE (in place). Defaults are He et al. 2022
     ("Masked Autoencoders Are Scalable Vision Learners"), section 4 and appendix A.1."""
     _C = cfg
     _C.SCRATCHDET.MAE = CN()
@@ -32,9 +33,3 @@ def add_mae_config(cfg: CN) -> None:
     # Images drawn as original / masked / reconstruction in OUTPUT_DIR/mae_reconstructions.png by
     # the hook "MAEReconstructionPNG" (first images of DATASETS.TRAIN, fixed mask seed).
     _C.SCRATCHDET.MAE.VIS_NUM_IMAGES = 4
-
-    # Unlabelled image sets to register without code: a list of [name, path] where path is a
-    # folder (its images, recursively) or a COCO json whose "images" are used (its annotations,
-    # if any, are ignored; then [name, json_file, image_root]). They feed image-only phases
-    # (MAE pre-training) through DATASETS.TRAIN.
-    _C.SCRATCHDET.DATA.UNLABELLED = []

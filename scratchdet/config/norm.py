@@ -8,7 +8,8 @@ def add_norm_config(cfg: CN) -> None:
     _C = cfg
     _C.SCRATCHDET.NORM = CN()
     # One norm for the whole detector: backbone, FPN, box head, mask head, RetinaNet head,
-    # semantic-segmentation head and every key registered with norm_policy.register_norm_key.
+    # semantic-segmentation head, ViT's pyramid (MODEL.SFP.NORM), the SSD head (MODEL.SSD.HEAD_NORM)
+    # and every key a user's head adds with norm_policy.register_norm_key.
     # One of BN, SyncBN, nnSyncBN, naiveSyncBN, naiveSyncBN_N, GN, FrozenBN, LN, or "" for no norm.
     # None (the default) leaves detectron2's per-part keys (MODEL.RESNETS.NORM, ...) as they are.
     # Heads that can see an empty batch get naiveSyncBN_N where ALL is SyncBN/nnSyncBN.

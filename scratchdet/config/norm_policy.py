@@ -9,7 +9,7 @@ import logging
 
 from detectron2.config import CfgNode
 
-from .errors import ConfigError
+from .errors import raise_config_errors
 from .keys import get_key, has_key
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ NORMS = ("BN", "SyncBN", "nnSyncBN", "naiveSyncBN", "naiveSyncBN_N", "GN", "Froz
 SYNC_BN = ("SyncBN", "nnSyncBN")
 # Config keys set by SCRATCHDET.NORM.ALL -> whether that part can see an empty batch on one
 # process (torch's SyncBatchNorm rejects it, so those parts get naiveSyncBN_N instead).
-# Keys absent from a config are skipped, so a module may register a key it adds later.
+# Keys absent from a config are skipped (e.g. a user head's key in a config without its node).
 NORM_KEYS: dict[str, bool] = {
     "MODEL.RESNETS.NORM": False,
     "MODEL.FPN.NORM": False,
@@ -31,6 +31,9 @@ NORM_KEYS: dict[str, bool] = {
     "MODEL.ROI_KEYPOINT_HEAD.NORM": True,
     "MODEL.RETINANET.NORM": False,
     "MODEL.SEM_SEG_HEAD.NORM": False,
+    # scratchdet's own parts, whose keys the config layer defines (config/vit.py, config/ssd.py).
+    "MODEL.SFP.NORM": False,  # the ViT backbone's simple feature pyramid (its LayerNorms stay)
+    "MODEL.SSD.HEAD_NORM": False,  # ScratchDetSSD's prediction head
 }
 NORM_KEYS.update({k: True for k in EMPTY_BATCH_HEADS})
 CONV_FILLS = ("", "msra")
@@ -38,6 +41,10 @@ CONV_FILLS = ("", "msra")
 
 def register_norm_key(key: str, empty_batch: bool = False) -> None:
     """Make ``SCRATCHDET.NORM.ALL`` set ``key`` too (e.g. a new head's ``MODEL.X.NORM``).
+
+    The extension point for a user's own head, called by the user's code before set-up.
+    scratchdet's own keys are declared in :data:`NORM_KEYS` instead: no scratchdet module calls
+    this on import, so the table does not depend on which modules happen to be imported.
 
     Args:
         empty_batch: the part can see an empty batch (per-instance heads).
@@ -60,6 +67,26 @@ def norm_policy_errors(cfg: CfgNode) -> list[str]:
     return errors
 
 
+def _policy_targets(cfg: CfgNode) -> dict[str, str]:
+    """The value SCRATCHDET.NORM.ALL gives each per-part norm key present in ``cfg``."""
+    norm = cfg.SCRATCHDET.NORM.ALL
+    if norm is None:
+        return {}
+    return {key: "naiveSyncBN_N" if empty_batch and norm in SYNC_BN else norm
+            for key, empty_batch in NORM_KEYS.items() if has_key(cfg, key)}
+
+
+def unapplied_norm_policy_errors(cfg: CfgNode) -> list[str]:
+    """A SCRATCHDET.NORM.ALL the per-part keys do not follow: set on a config after it was loaded
+    (the model would be built with the per-part keys, not with ALL)."""
+    off = [f"{k}={get_key(cfg, k)!r}" for k, v in _policy_targets(cfg).items() if get_key(cfg, k) != v]
+    if not off:
+        return []
+    return [f"SCRATCHDET.NORM.ALL={cfg.SCRATCHDET.NORM.ALL!r} is not applied ({', '.join(off[:3])}): set it in the "
+            "config file or the command-line opts (load_config_file applies it), or pass the config through "
+            "scratchdet.config.norm_policy.apply_norm_policy after changing it."]
+
+
 def apply_norm_policy(cfg: CfgNode) -> CfgNode:
     """A copy of ``cfg`` whose per-part norm keys are set from ``SCRATCHDET.NORM.ALL``.
 
@@ -68,9 +95,7 @@ def apply_norm_policy(cfg: CfgNode) -> CfgNode:
     where ALL is SyncBN (torch's SyncBatchNorm rejects empty input). Applying it twice gives the
     same config. Call it after merging files and opts, before building the model.
     """
-    errors = norm_policy_errors(cfg)
-    if errors:
-        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
+    raise_config_errors(norm_policy_errors(cfg))
     out = cfg.clone()
     norm = cfg.SCRATCHDET.NORM.ALL
     if norm is None:
@@ -78,10 +103,7 @@ def apply_norm_policy(cfg: CfgNode) -> CfgNode:
     frozen = out.is_frozen()
     out.defrost()
     changed = []
-    for key, empty_batch in NORM_KEYS.items():
-        if not has_key(out, key):
-            continue
-        value = "naiveSyncBN_N" if empty_batch and norm in SYNC_BN else norm
+    for key, value in _policy_targets(out).items():
         *parents, leaf = key.split(".")
         node = get_key(out, ".".join(parents))
         if node[leaf] != value:

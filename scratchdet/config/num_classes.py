@@ -1,39 +1,20 @@
-"""Numbers of classes read from the config (or, when the config leaves it to the data, from the
-training dataset's metadata in detectron2's catalog)."""
+"""Reading a number of classes that may be "0 = from the data" (SCRATCHDET.DEYO.NUM_CLASSES,
+SCRATCHDET.JIGSAW.NUM_CLASSES): the set-up step (``scratchdet.engine.setup.plan``) writes the training
+dataset's count into the config; models and mappers only read it here."""
 
 from __future__ import annotations
 
 from detectron2.config import CfgNode
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .errors import ConfigError
+from .keys import get_key
 
 
-def model_num_classes(cfg: CfgNode) -> tuple[str, int] | None:
-    """(config key, value) of the number of classes the configured detector predicts."""
-    arch = cfg.MODEL.META_ARCHITECTURE
-    if arch in ("GeneralizedRCNN", "PanopticFPN"):
-        return "MODEL.ROI_HEADS.NUM_CLASSES", cfg.MODEL.ROI_HEADS.NUM_CLASSES
-    if arch in ("RetinaNet", "FCOS"):  # scratchdet's FCOS (DEYO's stage 1) reads RetinaNet's keys
-        return "MODEL.RETINANET.NUM_CLASSES", cfg.MODEL.RETINANET.NUM_CLASSES
-    if arch == "ScratchDetSSD":
-        return "MODEL.SSD.NUM_CLASSES", cfg.MODEL.SSD.NUM_CLASSES
-    if arch == "DEYODetector" and cfg.SCRATCHDET.DEYO.NUM_CLASSES > 0:  # 0: taken from the dataset
-        return "SCRATCHDET.DEYO.NUM_CLASSES", cfg.SCRATCHDET.DEYO.NUM_CLASSES
-    return None
-
-
-def jigsaw_num_classes(cfg: CfgNode) -> int:
-    """SCRATCHDET.JIGSAW.NUM_CLASSES, or the number of thing_classes of DATASETS.TRAIN[0]."""
-    if cfg.SCRATCHDET.JIGSAW.NUM_CLASSES > 0:
-        return int(cfg.SCRATCHDET.JIGSAW.NUM_CLASSES)
-    if not cfg.DATASETS.TRAIN:
-        raise ConfigError("SCRATCHDET.JIGSAW.NUM_CLASSES is 0 and DATASETS.TRAIN is empty: set one of them.")
-    name = cfg.DATASETS.TRAIN[0]
-    classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None and name in DatasetCatalog.list():
-        DatasetCatalog.get(name)  # COCO-json loaders set thing_classes while loading
-        classes = getattr(MetadataCatalog.get(name), "thing_classes", None)
-    if classes is None:
-        raise ConfigError(f"Dataset '{name}' has no thing_classes metadata: set SCRATCHDET.JIGSAW.NUM_CLASSES.")
-    return len(classes)
+def filled_num_classes(cfg: CfgNode, key: str) -> int:
+    """The value of ``key``; :class:`ConfigError` while it is still 0 (the config was not set up)."""
+    value = int(get_key(cfg, key))
+    if value <= 0:
+        raise ConfigError(f"{key} is 0 (from the data), which the set-up step fills in: train through "
+                          "train_net.py / scratchdet.engine.train, resolve the config with "
+                          f"scratchdet.engine.setup.plan.resolve_config, or set {key}.")
+    return value

@@ -1,4 +1,4 @@
-"""Config keys of self-training with pseudo-labels (scratchdet.engine.self_training): a teacher
+"""Config keys of self-training with pseudo-labels (scratchdet.engine.run.self_training): a teacher
 (phase 1, or MODEL.WEIGHTS) labels unlabelled images, a student learns from labels and
 pseudo-labels (Zoph et al. 2020, "Rethinking Pre-training and Self-training")."""
 

@@ -1,11 +1,11 @@
-"""Config keys of the ViTDet-style plain backbone (scratchdet.modeling.backbone.vit_sfp) and of
-its optimizer options (scratchdet.solver.param_groups)."""
+"""Config keys of the ViTDet-style plain backbone (scratchdet.modeling.backbone.vit_sfp); its
+optimizer options (AdamW, layer-wise LR decay) are SCRATCHDET.SOLVER (solver.py)."""
 
 from detectron2.config import CfgNode as CN
 
 
 def add_vit_config(cfg: CN) -> None:
-    """Add MODEL.VIT, MODEL.SFP and SCRATCHDET.SOLVER (in place). Defaults are ViT-B/16 with
+    """Add MODEL.VIT and MODEL.SFP (in place). Defaults are ViT-B/16 with
     ViTDet's window/global blocks and pyramid (Li et al. 2022)."""
     _C = cfg
     _C.MODEL.VIT = CN()
@@ -61,16 +61,3 @@ def add_vit_config(cfg: CN) -> None:
     # Also pad inputs to a multiple of PATCH_SIZE * WINDOW_SIZE, so that window attention needs
     # no padding of its own (which adds zero tokens inside the last windows, as ViTDet does).
     _C.MODEL.SFP.PAD_TO_WINDOW = False
-
-    if "SOLVER" not in _C.SCRATCHDET:
-        _C.SCRATCHDET.SOLVER = CN()
-    # Optimizer: "SGD" (detectron2's, SOLVER.MOMENTUM/NESTEROV) or "AdamW" (ViTDet; betas
-    # SCRATCHDET.SOLVER.BETAS). Both use SOLVER.BASE_LR, SOLVER.WEIGHT_DECAY and gradient clipping.
-    _C.SCRATCHDET.SOLVER.OPTIMIZER = "SGD"
-    _C.SCRATCHDET.SOLVER.BETAS = (0.9, 0.999)
-    # Layer-wise LR decay (BEiT/ViTDet): ViT block i gets BASE_LR * LAYER_DECAY ** (DEPTH - i),
-    # the patch/position embeddings the lowest; the pyramid and heads get BASE_LR. 1.0 is off.
-    _C.SCRATCHDET.SOLVER.LAYER_DECAY = 1.0
-    # No weight decay on norm parameters (BN, GN, torch's and detectron2's LayerNorm) and on the
-    # position terms (pos_embed, rel_pos_h, rel_pos_w), as ViTDet.
-    _C.SCRATCHDET.SOLVER.NO_WD_POS_AND_NORM = False

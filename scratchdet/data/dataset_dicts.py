@@ -1,7 +1,7 @@
-"""Loading the dataset dicts a run uses: the datasets the config declares are registered (the
-one place that does it), their files looked for, and their dicts checked (files exist, boxes
-valid, classes known; see SCRATCHDET.DATA.*). Shared by the trainer's loaders, the augmented
-mapper's image pool (Mosaic, Copy-Paste) and jigsaw sampling."""
+"""Loading the dataset dicts a run uses, checked (files exist, boxes valid, class ids known; see
+SCRATCHDET.DATA.*). The datasets are registered by the set-up step (``scratchdet.engine.setup.plan``)
+before anything loads them. Shared by the trainer's loaders, the augmented mapper's image pool
+(Mosaic, Copy-Paste) and jigsaw sampling."""
 
 from __future__ import annotations
 
@@ -12,45 +12,41 @@ from detectron2.data import MetadataCatalog
 from detectron2.data.build import filter_images_with_only_crowd_annotations, get_detection_dataset_dicts
 
 from ..config.errors import ConfigError
-from ..config.num_classes import model_num_classes
-from .datasets import check_annotations_fit, check_dataset_dicts, ensure_dataset_files, register_datasets_from_config
+from .datasets import check_annotations_fit, check_dataset_dicts
 from .datasets.statistics import warn_if_detections_capped
 
 
-def registered_dataset_dicts(cfg: CfgNode, names: Sequence[str], min_keypoints: int = 0) -> list[dict]:
-    """The dicts of ``names`` (all images, with or without annotations), after registering the
-    datasets of the config and checking that the builtin ones' files are where expected."""
-    register_datasets_from_config(cfg)
-    for name in names:
-        ensure_dataset_files(name)
+def registered_dataset_dicts(names: Sequence[str], min_keypoints: int = 0) -> list[dict]:
+    """The dicts of the registered datasets ``names`` (all images, with or without annotations)."""
     return get_detection_dataset_dicts(list(names), filter_empty=False, min_keypoints=min_keypoints)
 
 
-def check_model_num_classes(cfg: CfgNode, dataset_name: str) -> list[str] | None:
-    """The dataset's thing_classes; :class:`ConfigError` when the model predicts another number."""
-    classes = MetadataCatalog.get(dataset_name).get("thing_classes")
-    configured = model_num_classes(cfg)
-    if classes is not None and configured is not None and configured[1] != len(classes):
-        raise ConfigError(
-            f"Dataset '{dataset_name}' has {len(classes)} classes {classes[:10]} but {configured[0]}="
-            f"{configured[1]}: set {configured[0]} {len(classes)}."
-        )
-    return classes
+def class_count_error(name: str, classes: Sequence[str], key: str, value: int) -> ConfigError:
+    return ConfigError(f"Dataset '{name}' has {len(classes)} classes {list(classes)[:10]} but {key}={value}: "
+                       f"set {key} {len(classes)}.")
 
 
-def load_checked_dataset(cfg: CfgNode, names: Sequence[str], is_train: bool, *,
-                         check_images: bool | None = None, filter_empty: bool | None = None) -> list[dict]:
-    """Dataset dicts of ``names``, registered from the config if needed and checked.
+def load_checked_dataset(cfg: CfgNode, names: Sequence[str], is_train: bool, *, labels_required: bool = True,
+                         model_classes: tuple[str, int] | None = None, check_images: bool | None = None,
+                         filter_empty: bool | None = None) -> list[dict]:
+    """Dataset dicts of the registered datasets ``names``, checked.
 
     Args:
+        model_classes: (config key, value) of the number of classes the model predicts: a
+            dataset with another number is refused first, naming the key.
+        labels_required: the model learns from the annotations (a detector): they must fit it
+            (masks when MODEL.MASK_ON, ...) even where a dataset has none. False for models that
+            predict no classes (MAE), which also take image-only sets.
         check_images: open every image (default SCRATCHDET.DATA.CHECK_IMAGES).
         filter_empty: drop images without (non-crowd) annotations (default: in training, as
             DATALOADER.FILTER_EMPTY_ANNOTATIONS says).
     """
     keypoints = cfg.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE if is_train and cfg.MODEL.KEYPOINT_ON else 0
     # Checked before images without annotations are filtered out, so that every file is checked.
-    dicts = registered_dataset_dicts(cfg, names, min_keypoints=keypoints)
-    classes = check_model_num_classes(cfg, names[0])
+    dicts = registered_dataset_dicts(names, min_keypoints=keypoints)
+    classes = MetadataCatalog.get(names[0]).get("thing_classes")
+    if model_classes is not None and classes is not None and model_classes[1] != len(classes):
+        raise class_count_error(names[0], classes, *model_classes)
     dicts = check_dataset_dicts(
         dicts, ",".join(names), num_classes=len(classes) if classes else None,
         on_bad=cfg.SCRATCHDET.DATA.ON_BAD_ANNOTATION,
@@ -59,7 +55,7 @@ def load_checked_dataset(cfg: CfgNode, names: Sequence[str], is_train: bool, *,
     # Image-only dicts (unlabelled sets, for phases that need no labels such as MAE) have no
     # "annotations" at all: nothing to fit or filter there, unless a detector is asked to learn from them.
     labelled = any("annotations" in d for d in dicts)
-    if labelled or model_num_classes(cfg) is not None:
+    if labelled or labels_required:
         check_annotations_fit(dicts, names, mask_on=cfg.MODEL.MASK_ON, is_train=is_train)
     warn_if_detections_capped(cfg, dicts, ",".join(names))
     if filter_empty is None:

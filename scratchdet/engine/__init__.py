@@ -1,8 +1,9 @@
-from .hook_registry import HOOK_REGISTRY, build_hooks_from_config
-from .hooks import erf_refresh, loss_curve, mae_reconstruction, prediction_png
-from .runner import evaluate, train
-from .setup import check_run_config
-from .trainer import Trainer, load_checked_dataset
+from .hooks.registry import HOOK_REGISTRY, build_hooks_from_config
+from .hooks import erf_refresh, mae_reconstruction  # registered hooks (SCRATCHDET.HOOKS)
+from .setup.plan import checked_dicts, resolve_config
+from .run.runner import evaluate, train
+from .setup.checks import check_run_config
+from .train.trainer import Trainer
 
-__all__ = ["HOOK_REGISTRY", "build_hooks_from_config", "Trainer", "check_run_config", "evaluate",
-           "load_checked_dataset", "train"]
+__all__ = ["HOOK_REGISTRY", "build_hooks_from_config", "Trainer", "check_run_config", "checked_dicts", "evaluate",
+           "resolve_config", "train"]

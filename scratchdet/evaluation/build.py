@@ -8,7 +8,6 @@ from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, PascalVOCDetectionEvaluator
 
-from ..data.datasets import ensure_dataset_files
 from ..data.datasets.errors import DatasetError
 from . import fast_coco  # noqa: F401  (uses faster-coco-eval where detectron2's _C is missing)
 from .jigsaw_accuracy import JigsawEvaluator
@@ -17,7 +16,7 @@ from .voc_detection import VOCDetectionEvaluator
 
 
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_folder: str | None = None) -> DatasetEvaluator:
-    ensure_dataset_files(dataset_name)
+    """The evaluator of a dataset whose files the set-up step prepared (``engine.plan``)."""
     if cfg.SCRATCHDET.DATA.TEST_MAPPER == "JigsawMapper":  # jigsaw canvases: classification accuracy
         return JigsawEvaluator()
     output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference")

@@ -20,24 +20,31 @@ def _freeze_module(module: nn.Module) -> nn.Module:
     return FrozenBatchNorm2d.convert_frozen_batchnorm(module)
 
 
-def freeze_part(model: nn.Module, what: str) -> list[str]:
-    """Freeze ``what`` of ``model`` (see SCRATCHDET.FREEZE); return the frozen module names."""
+def part_to_freeze(model: nn.Module, what: str) -> tuple[str, nn.Module] | None:
+    """(name, module) of the part of ``model`` that SCRATCHDET.FREEZE ``what`` names; None for "".
+    The one reading of the key: :func:`freeze_part` and the models that keep a frozen part in
+    eval mode themselves (DEYO's stage 2) freeze the same module."""
     if not what:
-        return []
+        return None
     backbone = getattr(model, "backbone", None)
     if backbone is None:
         raise ConfigError(f"SCRATCHDET.FREEZE={what!r}: the model has no 'backbone' to freeze.")
     if what == "backbone+neck":
-        model.backbone = _freeze_module(backbone)
-        frozen = ["backbone"]
-    elif what == "backbone":
+        return "backbone", backbone
+    if what == "backbone":
         if hasattr(backbone, "bottom_up"):
-            backbone.bottom_up = _freeze_module(backbone.bottom_up)
-            frozen = ["backbone.bottom_up"]
-        else:
-            model.backbone = _freeze_module(backbone)
-            frozen = ["backbone"]
-    else:
-        raise ConfigError(f"SCRATCHDET.FREEZE={what!r}: use one of {FREEZE_CHOICES}.")
-    logger.info(f"Frozen (weights and BN statistics): {frozen}")
-    return frozen
+            return "backbone.bottom_up", backbone.bottom_up
+        return "backbone", backbone
+    raise ConfigError(f"SCRATCHDET.FREEZE={what!r}: use one of {FREEZE_CHOICES}.")
+
+
+def freeze_part(model: nn.Module, what: str) -> list[str]:
+    """Freeze ``what`` of ``model`` (see SCRATCHDET.FREEZE); return the frozen module names."""
+    part = part_to_freeze(model, what)
+    if part is None:
+        return []
+    name, module = part
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent), leaf, _freeze_module(module))
+    logger.info(f"Frozen (weights and BN statistics): {[name]}")
+    return [name]

@@ -1,7 +1,7 @@
 """The one place that decides the norms of a detector, and the from-scratch initialisation.
 
-- :func:`apply_norm_policy` (config, once at set-up; defined in ``scratchdet.config.norm_policy``,
-  re-exported here): ``SCRATCHDET.NORM.ALL`` sets the norm of every part (backbone, FPN, box
+- ``scratchdet.config.norm_policy.apply_norm_policy`` (config, once at set-up, the config half of
+  the policy): ``SCRATCHDET.NORM.ALL`` sets the norm of every part (backbone, FPN, box
   head, mask head, RetinaNet head, ...) at once; unset, detectron2's per-part keys decide.
 - :func:`init_for_scratch` (model, after it is built): MSRA fill of convs and zero-init of the
   last norm of each residual block (``SCRATCHDET.INIT.*``).
@@ -23,24 +23,10 @@ from fvcore.nn import weight_init
 from torch import nn
 
 from scratchdet.config.errors import ConfigError
-from scratchdet.config.norm_policy import (  # re-exported: the config half of the policy
-    CONV_FILLS,
-    NORM_KEYS,
-    NORMS,
-    apply_norm_policy,
-    norm_policy_errors,
-    register_norm_key,
-)
 
 __all__ = [
-    "CONV_FILLS",
-    "NORMS",
-    "NORM_KEYS",
-    "apply_norm_policy",
     "init_for_scratch",
     "msra_fill_convs",
-    "norm_policy_errors",
-    "register_norm_key",
     "register_residual_block",
     "zero_init_residual",
 ]
@@ -105,10 +91,8 @@ def zero_init_residual(model: nn.Module) -> int:
 
 
 def init_for_scratch(model: nn.Module, cfg: CfgNode) -> nn.Module:
-    """Apply ``SCRATCHDET.INIT.*`` to a freshly built model (before any weights are loaded)."""
-    errors = norm_policy_errors(cfg)
-    if errors:
-        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
+    """Apply ``SCRATCHDET.INIT.*`` to a freshly built model (before any weights are loaded); the
+    values were checked by the set-up step (``config.checks.config_errors``)."""
     init = cfg.SCRATCHDET.INIT
     if init.CONV_FILL == "msra":
         n = msra_fill_convs(model, list(init.MODULES))

@@ -1,4 +1,5 @@
-"""Position terms are resized when a checkpoint moves across image sizes."""
+"""Position terms are resized when a checkpoint moves across image sizes (the checkpointer's
+conversion rule, as every load applies it)."""
 
 import os
 
@@ -6,11 +7,8 @@ import pytest
 import torch
 from detectron2.modeling import build_backbone
 
-from scratchdet.checkpoint.position_resize import (
-    resize_abs_pos,
-    resize_position_terms,
-    resize_rel_pos,
-)
+from scratchdet.checkpoint import ScratchCheckpointer
+from scratchdet.checkpoint.position_resize import resize_abs_pos, resize_rel_pos
 from scratchdet.config import load_config_file
 from tests.conftest import REPO
 
@@ -23,7 +21,7 @@ def backbone_at(size, *opts):
     return build_backbone(cfg).eval()
 
 
-def test_checkpoint_at_64px_loads_at_128px():
+def test_checkpoint_at_64px_loads_at_128px(tmp_path):
     small, large = backbone_at(64), backbone_at(128)
     with torch.no_grad():  # a "trained" checkpoint: non-zero position terms
         for name, p in small.named_parameters():
@@ -32,13 +30,17 @@ def test_checkpoint_at_64px_loads_at_128px():
     state = small.state_dict()
     with pytest.raises(RuntimeError, match="size mismatch"):
         large.load_state_dict(state)
-    resized = resize_position_terms(state, large)
-    large.load_state_dict(resized)  # strict: every key, every shape
+    path = tmp_path / "small.pth"
+    torch.save({"model": state}, path)
+    ScratchCheckpointer(large).load(str(path), checkpointables=[])
+    loaded = large.state_dict()
     # 8x8 -> 16x16 grid; global blocks' tables 15 -> 31 rows; window blocks' (4x4) unchanged.
-    assert resized["net.pos_embed"].shape == (1, 256, 96)
-    assert resized["net.blocks.1.attn.rel_pos_h"].shape == (31, 32)
-    assert resized["net.blocks.0.attn.rel_pos_h"] is state["net.blocks.0.attn.rel_pos_h"]
-    assert torch.equal(resized["net.patch_embed.proj.weight"], state["net.patch_embed.proj.weight"])
+    assert loaded["net.pos_embed"].shape == (1, 256, 96)
+    torch.testing.assert_close(loaded["net.pos_embed"], resize_abs_pos(state["net.pos_embed"], loaded["net.pos_embed"]))
+    assert loaded["net.blocks.1.attn.rel_pos_h"].shape == (31, 32)
+    torch.testing.assert_close(loaded["net.blocks.1.attn.rel_pos_h"], resize_rel_pos(state["net.blocks.1.attn.rel_pos_h"], 31))
+    assert torch.equal(loaded["net.blocks.0.attn.rel_pos_h"], state["net.blocks.0.attn.rel_pos_h"])
+    assert torch.equal(loaded["net.patch_embed.proj.weight"], state["net.patch_embed.proj.weight"])
     with torch.no_grad():
         out = large(torch.randn(1, 3, 128, 128))
     assert all(torch.isfinite(v).all() for v in out.values())

@@ -1,6 +1,7 @@
 import pytest
 
-from scratchdet.config import ConfigError, check_config, get_scratchdet_cfg, load_config_file
+from scratchdet.config import ConfigError, get_scratchdet_cfg, load_config_file
+from scratchdet.engine.setup.checks import check_run_config
 from tests.conftest import DEMO_CONFIG
 
 
@@ -40,31 +41,31 @@ def test_missing_config_file():
 def test_gn_with_indivisible_channels_is_a_config_error():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "GN", "MODEL.FPN.OUT_CHANNELS", "48"])
     with pytest.raises(ConfigError, match=r"MODEL.FPN.NORM='GN'.*48.*MODEL.FPN.OUT_CHANNELS"):
-        check_config(cfg)
+        check_run_config(cfg)
 
 
 def test_gn_with_divisible_channels_passes():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "GN", "MODEL.ROI_BOX_HEAD.NORM", "GN"])
-    check_config(cfg)
+    check_run_config(cfg)
 
 
 def test_syncbn_single_process_is_an_error_for_training_only():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.RESNETS.NORM", "SyncBN"])
     with pytest.raises(ConfigError, match=r"single process.*--num-gpus"):
-        check_config(cfg, world_size=1)
-    check_config(cfg, world_size=1, training=False)
+        check_run_config(cfg, world_size=1)
+    check_run_config(cfg, world_size=1, training=False)
 
 
 def test_syncbn_on_cpu_with_two_processes_suggests_naive():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.FPN.NORM", "SyncBN"])
     with pytest.raises(ConfigError, match="naiveSyncBN"):
-        check_config(cfg, world_size=2)
+        check_run_config(cfg, world_size=2)
 
 
 def test_syncbn_in_head_that_sees_empty_batches():
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.ROI_MASK_HEAD.NORM", "SyncBN"])
     with pytest.raises(ConfigError, match=r"MODEL.ROI_MASK_HEAD.NORM.*naiveSyncBN_N"):
-        check_config(cfg, world_size=8, training=False)
+        check_run_config(cfg, world_size=8, training=False)
 
 
 def test_flag_among_opts_is_explained():

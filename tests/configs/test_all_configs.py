@@ -11,8 +11,9 @@ from detectron2.utils.events import EventStorage
 
 from scratchdet.config import load_config_file
 from scratchdet.engine import Trainer
-from scratchdet.engine.phases import phase1_config
-from scratchdet.engine.setup import check_run_config as check_config
+from scratchdet.engine.run.phases import phase1_config
+from scratchdet.engine.setup.checks import check_run_config
+from scratchdet.engine.setup.plan import plan_phase, register_run_datasets, resolve_class_counts
 from tests.conftest import REPO
 
 CONFIGS = sorted(
@@ -28,22 +29,24 @@ def _id(p):
 
 
 def _small(cfg_path, *opts):
-    cfg = load_config_file(cfg_path, ["MODEL.DEVICE", "cpu", *opts])
-    return cfg
+    return load_config_file(cfg_path, ["MODEL.DEVICE", "cpu", *opts])
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=_id)
 def test_config_builds_and_runs_inference(path):
     # No square padding to the paper size (1024 for ViTDet): the forward pass stays small.
     cfg = _small(path, "MODEL.SFP.SQUARE_PAD", "0")
-    check_config(cfg, world_size=8, training=False)
+    # The set-up step's checks and class counts, without the data (paper datasets are not here:
+    # their classes come from detectron2's metadata).
+    check_run_config(cfg, world_size=8, training=False)
+    cfg = resolve_class_counts(cfg, check=False)
     model = Trainer.build_model(cfg).eval()
     image = torch.randint(0, 255, (3, 128, 160), dtype=torch.uint8).float()
     with torch.no_grad():
         out = model([{"image": image, "height": 128, "width": 160}])
     assert len(out) == 1 and isinstance(out[0], dict)
     if cfg.SCRATCHDET.PHASE1.ENABLED:  # the pre-training phase's model builds too
-        Trainer.build_model(phase1_config(cfg))
+        Trainer.build_model(resolve_class_counts(phase1_config(cfg), check=False))
 
 
 def _phases(path):
@@ -58,9 +61,11 @@ def test_cpu_config_trains_one_step(path, phase, tmp_path):
                  "SCRATCHDET.PHASE1.SOLVER.IMS_PER_BATCH", "2")
     if phase == "phase1":
         cfg = phase1_config(cfg)
-    check_config(cfg, world_size=1, training=True)
+    register_run_datasets(cfg)
+    planned = plan_phase(cfg, world_size=1, training=True)
+    cfg = planned.cfg
     model = Trainer.build_model(cfg).train()
-    batch = next(iter(Trainer.build_train_loader(cfg)))
+    batch = next(iter(Trainer.build_train_loader(cfg, planned.train_dicts)))
     with EventStorage():
         losses = model(batch)
     total = sum(losses.values())

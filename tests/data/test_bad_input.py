@@ -9,9 +9,8 @@ from detectron2.structures import BoxMode
 from scratchdet.config import ConfigError
 from scratchdet.data import build_mapper
 from scratchdet.data.datasets import DatasetError, check_dataset_dicts, read_coco_json, register_coco_json
-from scratchdet.engine import load_checked_dataset
-from tests.conftest import DEMO_CONFIG
-from tests.data.test_registration import write_coco
+from scratchdet.engine import checked_dicts
+from tests.conftest import DEMO_CONFIG, write_coco
 
 
 def test_invalid_json_names_file_and_line(tmp_path):
@@ -77,7 +76,7 @@ def test_missing_image_file(tmp_path):
 
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.ROI_HEADS.NUM_CLASSES", "2"])
     with pytest.raises(DatasetError, match=r"1 image file\(s\) do not exist, e.g. \['.*missing_img/1.png'\]"):
-        load_checked_dataset(cfg, ["bad_missing_img"], is_train=True)
+        checked_dicts(cfg, ["bad_missing_img"], is_train=True)
 
 
 def test_num_classes_mismatch_names_the_key(tmp_path):
@@ -87,7 +86,7 @@ def test_num_classes_mismatch_names_the_key(tmp_path):
 
     cfg = load_config_file(DEMO_CONFIG)
     with pytest.raises(ConfigError, match="has 2 classes .* set MODEL.ROI_HEADS.NUM_CLASSES 2"):
-        load_checked_dataset(cfg, ["twocls_ds"], is_train=True)
+        checked_dicts(cfg, ["twocls_ds"], is_train=True)
 
 
 @pytest.mark.parametrize("arch,opts,key", [
@@ -101,10 +100,10 @@ def test_num_classes_mismatch_of_fcos_and_deyo(tmp_path, arch, opts, key):
 
     cfg = load_config_file(DEMO_CONFIG, ["MODEL.META_ARCHITECTURE", arch, "MODEL.MASK_ON", "False", *opts])
     with pytest.raises(ConfigError, match=f"has 2 classes .* set {key} 2"):
-        load_checked_dataset(cfg, [f"twocls_{arch}"], is_train=True)
+        checked_dicts(cfg, [f"twocls_{arch}"], is_train=True)
     cfg.defrost()
     cfg.merge_from_list([key, "2"] if arch == "FCOS" else [key, "0"])  # DEYO's 0: from the dataset
-    assert len(load_checked_dataset(cfg, [f"twocls_{arch}"], is_train=True)) > 0
+    assert len(checked_dicts(cfg, [f"twocls_{arch}"], is_train=True)) > 0
 
 
 def test_corrupt_image_names_the_file(tmp_path):

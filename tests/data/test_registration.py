@@ -1,4 +1,3 @@
-import json
 import os
 
 import cv2
@@ -9,22 +8,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from scratchdet.config import ConfigError, load_config_file
 from scratchdet.data import MAPPER_REGISTRY, build_mapper
 from scratchdet.data.datasets import register_datasets_from_config
-from tests.conftest import DEMO_CONFIG
-
-
-def write_coco(tmp_path, name="d", anns=None, cats=None, n_images=2, size=(64, 80)):
-    img_dir = tmp_path / f"{name}_img"
-    img_dir.mkdir(exist_ok=True)
-    images = []
-    for i in range(n_images):
-        cv2.imwrite(str(img_dir / f"{i}.png"), np.full((*size, 3), 100, np.uint8))
-        images.append({"id": i + 1, "file_name": f"{i}.png", "height": size[0], "width": size[1]})
-    if anns is None:
-        anns = [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 10, 20, 20], "iscrowd": 0, "area": 400}]
-    cats = cats or [{"id": 7, "name": "thing"}, {"id": 9, "name": "other"}]
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    return str(path), str(img_dir)
+from tests.conftest import DEMO_CONFIG, write_coco
 
 
 def test_register_coco_from_config(tmp_path):

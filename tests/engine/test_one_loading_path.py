@@ -12,7 +12,7 @@ from detectron2.utils.env import seed_all_rng
 from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
 from scratchdet.engine import Trainer
-from scratchdet.engine.phases import phase1_config, phase2_config
+from scratchdet.engine.run.phases import phase1_config, phase2_config
 from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS
 
 VIT = os.path.join(REPO, "projects", "ViTDet-Scratch", "configs", "mask_rcnn_vit_tiny_shapes_cpu.yaml")

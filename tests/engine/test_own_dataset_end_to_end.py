@@ -5,8 +5,7 @@ carries the json's own category ids, and the evaluator matched predictions to gr
 
 import json
 
-from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_train_net
-from tests.data.user_coco import write_user_coco
+from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_train_net, write_user_coco
 
 IDS = [1, 7, 42]
 

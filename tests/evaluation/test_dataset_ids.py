@@ -18,8 +18,7 @@ from scratchdet.config import load_config_file
 from scratchdet.data.datasets import register_datasets_from_config
 from scratchdet.data.datasets.coco_json import read_coco_categories
 from scratchdet.evaluation import build_evaluator
-from tests.conftest import DEMO_CONFIG
-from tests.data.user_coco import write_user_coco
+from tests.conftest import DEMO_CONFIG, write_user_coco
 
 
 def perfect_predictions(dicts):

@@ -160,7 +160,7 @@ def test_own_training_checkpoint_loads_safely(tmp_path):
 
 def test_pyth_and_teacher_refuse_pickles(tmp_path):
     """pycls' .pyth files are pickles too; the self-training teacher reads through the same safe loader."""
-    from scratchdet.engine.self_training import load_teacher
+    from scratchdet.engine.run.self_training import load_teacher
 
     marker = str(tmp_path / "code_ran")
     pyth = tmp_path / "crafted.pyth"

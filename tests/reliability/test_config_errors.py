@@ -6,21 +6,9 @@ import os
 
 import pytest
 
-from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS, run_cli
+from tests.conftest import DEMO_CONFIG, REPO, TINY_OPTS, assert_user_error, run_cli
 
 PHASED_CONFIG = os.path.join(REPO, "projects", "DirectPretrain", "configs", "faster_rcnn_R18_FPN_direct_shapes_cpu.yaml")
-
-
-def assert_user_error(code: int, err: str, *names: str) -> str:
-    """Exit code 2 and the message printed once, its first line naming every one of ``names``;
-    no stack trace (torch's own one-line warnings may precede it)."""
-    assert code == 2, err
-    assert err.count("scratchdet: error: ") == 1, err
-    first = next(line for line in err.splitlines() if line.startswith("scratchdet: error: "))
-    for name in names:
-        assert name in first, f"{name!r} not on the first line: {first}"
-    assert "Traceback" not in err
-    return first
 
 
 # ---------------------------------------------------------------- config files

@@ -2,10 +2,8 @@
 the key and what to do (exit code 2 from train_net.py, no checkpoint written), or, for the
 sub-cases, the same message from the public function the entry point calls."""
 
-import itertools
 import json
 import os
-import re
 
 import cv2
 import numpy as np
@@ -18,31 +16,7 @@ from scratchdet.config import ConfigError
 from scratchdet.data.datasets import DatasetError, check_annotations_fit, read_coco_json
 from scratchdet.data.datasets.availability import check_builtin_files, check_registered
 from scratchdet.data.datasets.voc_xml import load_checked_voc
-from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_cli
-
-_ids = itertools.count()
-
-
-def unique(prefix):
-    """A dataset name not yet in the catalog (the catalog is global to the test process)."""
-    return f"{prefix}_{os.getpid()}_{next(_ids)}"
-
-
-def run_entry(out_dir, *opts, config=DEMO_CONFIG):
-    """train_net.run in-process, as `python train_net.py --config-file <config> <opts>` does.
-    Returns (exit code, first non-empty line of stderr, all of stderr)."""
-    code, stderr = run_cli(["--config-file", config, *TINY_OPTS, "SOLVER.MAX_ITER", "2", "TEST.EVAL_PERIOD", "0",
-                            "SCRATCHDET.VIS.NUM_IMAGES", "0", "OUTPUT_DIR", str(out_dir), *opts])
-    # torch logs "No CUDA runtime is found" (glog format, once per process) when detectron2
-    # collects the environment: not ours, not counted.
-    text = "\n".join(line for line in stderr.splitlines() if not re.match(r"[WIE]\d{4} ", line))
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return code, first, text
-
-
-def no_checkpoint(out_dir):
-    return not any(f.endswith((".pth", ".pkl")) or f == "last_checkpoint" for f in os.listdir(out_dir)) \
-        if os.path.isdir(out_dir) else True
+from tests.conftest import coco_opts, no_checkpoint, run_entry, unique
 
 
 def write_images(img_dir, n, size=(64, 64), value=None):
@@ -69,12 +43,6 @@ def coco(tmp_path, images=None, anns=None, n=2, size=(64, 64), segm=True, name="
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "thing"}]}))
     return str(path), str(img_dir)
-
-
-def coco_opts(json_file, img_dir, name=None):
-    name = name or unique("rel_coco")
-    return ["SCRATCHDET.DATA.COCO", f"[['{name}', '{json_file}', '{img_dir}']]", "DATASETS.TRAIN", f"('{name}',)",
-            "DATASETS.TEST", "()", "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
 
 
 # ---------------------------------------------------------------- duplicate ids (bug 3)

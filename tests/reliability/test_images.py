@@ -15,7 +15,7 @@ from scratchdet.config import ConfigError
 from scratchdet.data import build_mapper
 from scratchdet.data.datasets import DatasetError
 from scratchdet.data.read_image import HighBitDepth, high_bit_depth_from_config, read_dataset_image, read_image_file
-from tests.reliability.test_data_errors import coco_opts, no_checkpoint, run_entry
+from tests.conftest import coco_opts, no_checkpoint, run_entry
 
 SIDE = 64
 # A 16-bit gradient over most of the range, as a microscope writes it.

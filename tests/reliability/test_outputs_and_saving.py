@@ -9,17 +9,7 @@ import pytest
 import torch
 
 from scratchdet.io import atomic
-from tests.conftest import DEMO_CONFIG, TINY_OPTS, run_cli
-from tests.reliability.test_config_errors import assert_user_error
-
-# 2 iterations, a checkpoint after each, no evaluation data to wait for.
-TRAIN = [*TINY_OPTS, "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "1", "SOLVER.STEPS", "()",
-         "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()", "SCRATCHDET.VIS.NUM_IMAGES", "0"]
-
-
-def train(out, *opts, resume=False):
-    return run_cli(["--config-file", DEMO_CONFIG, *(["--resume"] if resume else []), *TRAIN,
-                    "OUTPUT_DIR", str(out), *opts])
+from tests.conftest import assert_user_error, train_demo
 
 
 def _load(path):
@@ -30,7 +20,7 @@ def _load(path):
 def test_output_dir_that_is_a_file(tmp_path):
     f = tmp_path / "run"
     f.write_text("my notes")
-    code, err = train(f)
+    code, err = train_demo(f)
     assert_user_error(code, err, "OUTPUT_DIR", str(f), "is a file")
     assert f.read_text() == "my notes"
 
@@ -38,7 +28,7 @@ def test_output_dir_that_is_a_file(tmp_path):
 def test_output_dir_below_a_file(tmp_path):
     f = tmp_path / "run"
     f.write_text("my notes")
-    code, err = train(f / "sub")
+    code, err = train_demo(f / "sub")
     assert_user_error(code, err, "OUTPUT_DIR", str(f / "sub"))
     assert f.read_text() == "my notes"
 
@@ -56,7 +46,7 @@ def test_output_dir_that_cannot_be_written(tmp_path, monkeypatch, err_no):
 
     real = tempfile.TemporaryFile
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
-    code, err = train(out)
+    code, err = train_demo(out)
     assert_user_error(code, err, "OUTPUT_DIR", "cannot be written")
     assert os.listdir(out) == []
 
@@ -67,7 +57,7 @@ def test_output_dir_read_only_for_real(tmp_path):
     out.mkdir()
     out.chmod(0o555)
     try:
-        code, err = train(out)
+        code, err = train_demo(out)
     finally:
         out.chmod(0o755)
     assert_user_error(code, err, "OUTPUT_DIR")
@@ -126,7 +116,7 @@ def _full_disk_at_save(monkeypatch, n, how):
 @pytest.mark.parametrize("how", ["torch_save", "write", "tag"])
 def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch, how):
     _full_disk_at_save(monkeypatch, 1, how)
-    code, err = train(tmp_path)
+    code, err = train_demo(tmp_path)
     first = assert_user_error(code, err, "checkpoint", "No space left on device")
     assert "model_0000000.pth" in first  # the checkpoint that is intact, named
     assert _load(tmp_path / "model_0000000.pth")["iteration"] == 0
@@ -136,14 +126,14 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypa
         assert not (tmp_path / "model_final.pth").exists()
     monkeypatch.undo()
     # and --resume continues from the intact checkpoint
-    code, err = train(tmp_path, resume=True)
+    code, err = train_demo(tmp_path, resume=True)
     assert code == 0, err
     assert _load(tmp_path / "model_final.pth")["iteration"] == 1
 
 
 def test_full_disk_at_the_first_save_says_none_was_written(tmp_path, monkeypatch):
     _full_disk_at_save(monkeypatch, 0, "torch_save")
-    code, err = train(tmp_path)
+    code, err = train_demo(tmp_path)
     first = assert_user_error(code, err, "model_0000000.pth", "No space left on device")
     assert "no checkpoint of this run was written" in first
     assert not [f for f in os.listdir(tmp_path) if f.endswith((".pth", ".tmp"))]
@@ -151,14 +141,14 @@ def test_full_disk_at_the_first_save_says_none_was_written(tmp_path, monkeypatch
 
 def test_full_disk_elsewhere_is_one_line(tmp_path, monkeypatch):
     """Any other write that finds the disk full (here the results file) ends with one line too."""
-    from scratchdet.engine import runner
+    from scratchdet.engine.run import runner
 
     def full(output_dir, results, name):
         path = os.path.join(output_dir, name)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
 
     monkeypatch.setattr(runner, "save_results", full)
-    code, err = train(tmp_path)
+    code, err = train_demo(tmp_path)
     assert_user_error(code, err, "No space left on device", "final_results.json")
     assert _load(tmp_path / "model_final.pth")["iteration"] == 1
 
@@ -172,7 +162,7 @@ def test_next_start_removes_temporary_files_of_killed_saves(tmp_path):
     for f in stale + keep:
         f.write_bytes(b"x" * 10)
     # any start does it, even one that stops at a config error
-    code, err = train(tmp_path, "SOLVER.MAX_ITER", "0")
+    code, err = train_demo(tmp_path, "SOLVER.MAX_ITER", "0")
     assert_user_error(code, err, "SOLVER.MAX_ITER")
     assert not any(f.exists() for f in stale)
     assert all(f.exists() for f in keep)
@@ -199,7 +189,7 @@ def _nan_loss_from_iteration(monkeypatch, start):
 def test_divergence_before_any_checkpoint_promises_none(tmp_path, monkeypatch):
     _nan_loss_from_iteration(monkeypatch, 0)
     with pytest.raises(FloatingPointError) as e:
-        train(tmp_path)
+        train_demo(tmp_path)
     assert "No checkpoint was written before it diverged" in str(e.value)
     assert "last good checkpoint" not in str(e.value)
 
@@ -207,5 +197,5 @@ def test_divergence_before_any_checkpoint_promises_none(tmp_path, monkeypatch):
 def test_divergence_after_a_checkpoint_names_it(tmp_path, monkeypatch):
     _nan_loss_from_iteration(monkeypatch, 1)
     with pytest.raises(FloatingPointError) as e:
-        train(tmp_path)
+        train_demo(tmp_path)
     assert "model_0000000.pth" in str(e.value) and "SOLVER.BASE_LR" in str(e.value)

@@ -9,9 +9,8 @@ import shutil
 import pytest
 import torch
 
-from scratchdet.engine.resume_check import config_changes, is_architecture_key
-from tests.reliability.test_config_errors import assert_user_error
-from tests.reliability.test_outputs_and_saving import train
+from scratchdet.engine.train.resume_check import config_changes, is_architecture_key
+from tests.conftest import assert_user_error, train_demo
 
 LR = 0.02
 
@@ -24,7 +23,7 @@ def _load(path):
 def started(tmp_path_factory):
     """A run of 2 iterations (checkpoints model_0000000.pth, model_final.pth) with SOLVER.BASE_LR 0.02."""
     out = tmp_path_factory.mktemp("started")
-    code, err = train(out, "SOLVER.BASE_LR", str(LR))
+    code, err = train_demo(out, "SOLVER.BASE_LR", str(LR))
     assert code == 0, err
     yield out
     shutil.rmtree(out, ignore_errors=True)  # a module's folder outlives tmp_path_retention_policy
@@ -60,7 +59,7 @@ ARCHITECTURE = {
 def test_architecture_change_is_refused_and_nothing_written(run_dir, case):
     opts, key = ARCHITECTURE[case]
     before = _snapshot(run_dir)
-    code, err = train(run_dir, "SOLVER.MAX_ITER", "4", *opts, resume=True)
+    code, err = train_demo(run_dir, "SOLVER.MAX_ITER", "4", *opts, resume=True)
     first = assert_user_error(code, err, key, "new OUTPUT_DIR", "MODEL.WEIGHTS")
     assert "config.yaml" in first
     assert _snapshot(run_dir) == before  # the record and every checkpoint untouched
@@ -68,14 +67,14 @@ def test_architecture_change_is_refused_and_nothing_written(run_dir, case):
 
 
 def test_two_architecture_changes_are_both_named(run_dir):
-    code, err = train(run_dir, "SOLVER.MAX_ITER", "4", "MODEL.RESNETS.DEPTH", "34", "MODEL.FPN.OUT_CHANNELS", "128",
+    code, err = train_demo(run_dir, "SOLVER.MAX_ITER", "4", "MODEL.RESNETS.DEPTH", "34", "MODEL.FPN.OUT_CHANNELS", "128",
                       resume=True)
     assert_user_error(code, err, "MODEL.RESNETS.DEPTH", "MODEL.FPN.OUT_CHANNELS")
 
 
 def test_new_learning_rate_applies_and_the_record_is_kept(run_dir):
     record = (run_dir / "config.yaml").read_bytes()
-    code, err = train(run_dir, "SOLVER.MAX_ITER", "4", "SOLVER.BASE_LR", "0.005", "SOLVER.WEIGHT_DECAY", "0.001",
+    code, err = train_demo(run_dir, "SOLVER.MAX_ITER", "4", "SOLVER.BASE_LR", "0.005", "SOLVER.WEIGHT_DECAY", "0.001",
                       resume=True)
     assert code == 0, err
     final = _load(run_dir / "model_final.pth")
@@ -92,7 +91,7 @@ def test_new_learning_rate_applies_and_the_record_is_kept(run_dir):
 
 def test_unchanged_resume_keeps_the_record(run_dir):
     record = (run_dir / "config.yaml").read_bytes()
-    code, err = train(run_dir, "SOLVER.BASE_LR", str(LR), "SOLVER.MAX_ITER", "3", resume=True)
+    code, err = train_demo(run_dir, "SOLVER.BASE_LR", str(LR), "SOLVER.MAX_ITER", "3", resume=True)
     assert code == 0, err
     assert (run_dir / "config.yaml").read_bytes() == record
     groups = _load(run_dir / "model_final.pth")["trainer"]["_trainer"]["optimizer"]["param_groups"]
@@ -101,14 +100,14 @@ def test_unchanged_resume_keeps_the_record(run_dir):
 
 def test_max_iter_below_the_checkpoint_is_refused(run_dir):
     before = _snapshot(run_dir)
-    code, err = train(run_dir, "SOLVER.BASE_LR", str(LR), "SOLVER.MAX_ITER", "1", resume=True)
+    code, err = train_demo(run_dir, "SOLVER.BASE_LR", str(LR), "SOLVER.MAX_ITER", "1", resume=True)
     assert_user_error(code, err, "SOLVER.MAX_ITER=1", "iteration 2", "--eval-only")
     assert _snapshot(run_dir) == before
 
 
 def test_unreadable_record_is_named(run_dir):
     (run_dir / "config.yaml").write_text("- not\n- a config\n")
-    code, err = train(run_dir, "SOLVER.MAX_ITER", "4", resume=True)
+    code, err = train_demo(run_dir, "SOLVER.MAX_ITER", "4", resume=True)
     assert_user_error(code, err, "config.yaml", "new OUTPUT_DIR")
 
 

@@ -3,8 +3,7 @@ import os
 
 from scratchdet.config import load_config_file
 from scratchdet.data.datasets.statistics import dataset_statistics, max_boxes_per_image, warn_if_detections_capped
-from tests.conftest import DEMO_CONFIG, REPO
-from tests.data.user_coco import write_user_coco
+from tests.conftest import DEMO_CONFIG, REPO, write_user_coco
 
 spec = importlib.util.spec_from_file_location("dataset_report", os.path.join(REPO, "tools", "dataset_report.py"))
 dataset_report = importlib.util.module_from_spec(spec)

@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from scratchdet.config import load_config_file
-from tests.conftest import REPO
-from tests.data.user_coco import write_user_coco
+from tests.conftest import REPO, write_user_coco
 
 TOOL = os.path.join(REPO, "tools", "train_own_data.py")
 spec = importlib.util.spec_from_file_location("train_own_data", TOOL)
@@ -84,3 +83,12 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
     # (the dataset names are registered once per process: the refusal is checked in its own)
     proc = _run(["--train-json", str(tmp_path / "empty.json"), *base, "--minutes", "5"])
     assert proc.returncode == 2 and "no annotations" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_probe_times_steps_after_its_warm_up():
+    from scratchdet.engine.run.own_data import probe_step_seconds
+
+    # Three slow first steps (workers starting, kernels built per shape), then ~2 s steps with one outlier.
+    stamps = [0.0, 9.0, 15.0, 20.0, 22.0, 24.1, 25.9, 28.0, 35.0, 37.0]
+    assert probe_step_seconds(stamps, warmup=3) == pytest.approx(2.0, abs=0.1)
+    assert probe_step_seconds(stamps[:3], warmup=3) is None  # too few steps: the caller falls back

@@ -15,7 +15,6 @@ from .sampling import (
     aspect_group,
     build_jigsaw_samples,
     extract_samples,
-    jigsaw_num_classes,
     object_fill,
 )
 
@@ -31,7 +30,6 @@ __all__ = [
     "cell_layout",
     "cell_object_fill",
     "extract_samples",
-    "jigsaw_num_classes",
     "object_fill",
     "place_in_cell",
 ]

@@ -52,12 +52,14 @@ class JigsawMapper:
         self.sampler = GroupSampler(samples, shuffle=is_train)
 
     @classmethod
-    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
+    def from_config(cls, cfg: CfgNode, is_train: bool = True, dataset_dicts: list[dict] | None = None) -> dict:
+        """``dataset_dicts``: the training set's dicts (the trainer's), sampled instead of loading
+        DATASETS.TRAIN again; evaluation samples DATASETS.TEST."""
         names = cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
         j = cfg.SCRATCHDET.JIGSAW
         return {
             "is_train": is_train,
-            "samples": build_jigsaw_samples(cfg, names),
+            "samples": build_jigsaw_samples(cfg, names, dataset_dicts if is_train else None),
             "canvas_size": j.CANVAS_SIZE,
             "image_format": cfg.INPUT.FORMAT,
             "pad_value": tuple(cfg.MODEL.PIXEL_MEAN),  # normalises to zero in the model

@@ -35,7 +35,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...config.errors import ConfigError
-from ...config.num_classes import jigsaw_num_classes  # also re-exported from here, where it lived
+from ...config.num_classes import filled_num_classes
 from ..dataset_dicts import registered_dataset_dicts
 
 logger = logging.getLogger(__name__)
@@ -229,12 +229,15 @@ def object_fill(samples: JigsawSamples) -> np.ndarray:
     return (o[:, 2] - o[:, 0]) * (o[:, 3] - o[:, 1]) / ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))
 
 
-def build_jigsaw_samples(cfg: CfgNode, dataset_names: list[str] | tuple[str, ...]) -> JigsawSamples:
-    """Samples of the named registered datasets, with the SCRATCHDET.JIGSAW keys."""
+def build_jigsaw_samples(cfg: CfgNode, dataset_names: list[str] | tuple[str, ...],
+                         dicts: list[dict] | None = None) -> JigsawSamples:
+    """Samples of the named registered datasets (their ``dicts`` when loaded already), with the
+    SCRATCHDET.JIGSAW keys, whose NUM_CLASSES 0 ("from the data") the set-up step has filled in."""
     if not dataset_names:
         raise ConfigError("Jigsaw samples need at least one dataset (DATASETS.TRAIN / DATASETS.TEST).")
     j = cfg.SCRATCHDET.JIGSAW
     # Images without annotations are kept: they host negatives.
-    dicts = registered_dataset_dicts(cfg, dataset_names)
-    return extract_samples(dicts, jigsaw_num_classes(cfg), seed=j.SAMPLE_SEED, enlarge=j.ENLARGE,
+    if dicts is None:
+        dicts = registered_dataset_dicts(dataset_names)
+    return extract_samples(dicts, filled_num_classes(cfg, "SCRATCHDET.JIGSAW.NUM_CLASSES"), seed=j.SAMPLE_SEED, enlarge=j.ENLARGE,
                            min_box_size=j.MIN_BOX_SIZE, negative_ratio=j.NEGATIVE_RATIO)

@@ -32,12 +32,6 @@ logger = logging.getLogger(__name__)
 _MAX_SOURCE_DRAWS = 10
 
 
-def training_dataset_dicts(cfg: CfgNode) -> list[dict]:
-    """The dicts of cfg.DATASETS.TRAIN, with bad annotations handled per
-    SCRATCHDET.DATA.ON_BAD_ANNOTATION: the images Mosaic and Copy-Paste draw from."""
-    return load_checked_dataset(cfg, list(cfg.DATASETS.TRAIN), is_train=True, check_images=False, filter_empty=False)
-
-
 @MAPPER_REGISTRY.register()
 class AugmentedDatasetMapper(DatasetMapper):
     """DatasetMapper whose training augmentations come from SCRATCHDET.AUG (see
@@ -88,7 +82,9 @@ class AugmentedDatasetMapper(DatasetMapper):
         self._rng_pid: int | None = None
 
     @classmethod
-    def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict:
+    def from_config(cls, cfg: CfgNode, is_train: bool = True, dataset_dicts: list[dict] | None = None) -> dict:
+        """``dataset_dicts``: the training set's checked dicts (the trainer's); loaded from
+        cfg.DATASETS.TRAIN when not given and Mosaic or Copy-Paste needs them."""
         ret = super().from_config(cfg, is_train)
         ret["augmentations"] = build_augmentation_policy(cfg, is_train)
         aug = cfg.SCRATCHDET.AUG
@@ -107,7 +103,10 @@ class AugmentedDatasetMapper(DatasetMapper):
                 ret["copy_paste_prob"] = aug.COPY_PASTE.PROB
         except ValueError as e:
             raise ConfigError(f"SCRATCHDET.AUG: {e}") from e
-        ret["dataset_dicts"] = training_dataset_dicts(cfg)
+        if dataset_dicts is None:
+            dataset_dicts = load_checked_dataset(cfg, list(cfg.DATASETS.TRAIN), is_train=True, check_images=False,
+                                                 filter_empty=False)
+        ret["dataset_dicts"] = dataset_dicts
         return ret
 
     @property

@@ -1,1 +1,2 @@
-"""Training hooks (one module per hook)."""
+"""Training hooks (one module per hook), the registry of those a config adds by name
+(SCRATCHDET.HOOKS), and metrics.json reading and loss-curve drawing."""

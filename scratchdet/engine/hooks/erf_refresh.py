@@ -11,7 +11,7 @@ from detectron2.engine import HookBase
 from torch.nn.parallel import DistributedDataParallel
 
 from ...config.errors import ConfigError
-from ..hook_registry import HOOK_REGISTRY
+from .registry import HOOK_REGISTRY
 
 logger = logging.getLogger(__name__)
 

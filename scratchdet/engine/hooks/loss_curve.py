@@ -8,14 +8,12 @@ from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
-from ..hook_registry import HOOK_REGISTRY
-from ..metrics_log import plot_loss_curves
+from .metrics_log import plot_loss_curves
 
 
-@HOOK_REGISTRY.register()
 class LossCurveHook(HookBase):
     """Redraw ``OUTPUT_DIR/loss_curve.png`` every SCRATCHDET.VIS.LOSS_CURVE_PERIOD iterations and
-    after training (main process only)."""
+    after training (main process only). Always added by the Trainer, so not in HOOK_REGISTRY."""
 
     def __init__(self, cfg: CfgNode):
         self._period = cfg.SCRATCHDET.VIS.LOSS_CURVE_PERIOD

@@ -13,7 +13,7 @@ from torch import nn
 
 from ...data import build_mapper
 from ...io.atomic import atomic_open
-from ..hook_registry import HOOK_REGISTRY
+from .registry import HOOK_REGISTRY
 
 
 def draw_mae_reconstructions(cfg: CfgNode, model: nn.Module, dataset_name: str, path: str, num_images: int,

@@ -10,13 +10,12 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ...evaluation.prediction_grid import draw_prediction_grid
-from ..hook_registry import HOOK_REGISTRY
 
 
-@HOOK_REGISTRY.register()
 class PredictionPNGHook(HookBase):
     """After training, draw SCRATCHDET.VIS.NUM_IMAGES images of the first test dataset with
-    the model's predictions (main process only)."""
+    the model's predictions (main process only). Always added by the Trainer (0 images: off), so
+    not in HOOK_REGISTRY, whose hooks are those a config adds by name."""
 
     def __init__(self, cfg: CfgNode):
         self._cfg = cfg

@@ -19,8 +19,8 @@ yacs config on any input:
   larger than the square (``ImageList.from_tensors`` pads with a negative amount): here the
   pyramid pads to the square itself and pads larger inputs to their own size.
 
-Position terms trained at one image size are resized for another by
-:func:`scratchdet.checkpoint.position_resize.resize_position_terms`.
+Position terms trained at one image size are resized for another when a checkpoint is loaded
+(``scratchdet.checkpoint.position_resize``, through the checkpointer's conversions).
 """
 
 from __future__ import annotations
@@ -40,15 +40,12 @@ from detectron2.modeling.backbone.vit import Attention, Block, ResBottleneckBloc
 from torch import Tensor, nn
 from torchvision.ops import StochasticDepth
 
-from scratchdet.config.checks import GN_GROUPS, ConfigError
-from scratchdet.modeling.norm_policy import register_norm_key
+from scratchdet.config.checks import GN_GROUPS
+from scratchdet.config.errors import raise_config_errors
 
 from .fpn_top_blocks import LastLevelMaxPools
 
 __all__ = ["PaddedSimpleFeaturePyramid", "PlainViT", "build_plain_vit", "build_vit_sfp_backbone", "vit_sfp_config_errors"]
-
-# SCRATCHDET.NORM.ALL sets the pyramid's norm too (the ViT's own LayerNorms stay).
-register_norm_key("MODEL.SFP.NORM")
 
 SCALE_FACTORS = (4.0, 2.0, 1.0, 0.5)  # what detectron2's SimpleFeaturePyramid implements
 TOP_BLOCKS = ("maxpool", "")
@@ -235,9 +232,7 @@ def build_vit_sfp_backbone(cfg: CfgNode, input_shape: ShapeSpec) -> PaddedSimple
     ``PATCH_SIZE / SCALE_FACTORS`` (+ one max-pooled level for TOP_BLOCK "maxpool"):
     patch 16 and (4, 2, 1, 0.5) give p2..p6 at strides 4..64, as detectron2's FPN.
     """
-    errors = vit_sfp_config_errors(cfg)
-    if errors:
-        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
+    raise_config_errors(vit_sfp_config_errors(cfg))
     v, s = cfg.MODEL.VIT, cfg.MODEL.SFP
     net = build_plain_vit(cfg, input_shape.channels)
     top_block = None

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import torch
 from detectron2.config import configurable
-from detectron2.data import MetadataCatalog
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import (
     META_ARCH_REGISTRY,
@@ -27,7 +26,8 @@ from torch import Tensor, nn
 from torchvision.ops import box_convert
 
 from ...config.errors import ConfigError
-from ...config.feature_checks import FeatureUse, register_feature_uses
+from ...config.feature_checks import FeatureUse
+from ...config.num_classes import filled_num_classes
 from ..deyo import (
     STAGE1_ARCHS,
     DeformableDecoder,
@@ -40,11 +40,10 @@ from ..deyo import (
     valid_positions,
 )
 from ..deyo.losses import CLASS_LOSSES
+from ..freeze import part_to_freeze
+from ..needs import ConfigNeeds
 
 __all__ = ["DEYODetector"]
-
-# Checked against the backbone's outputs with the other heads' feature keys (e.g. after a stem change).
-register_feature_uses("DEYODetector", [FeatureUse("SCRATCHDET.DEYO.IN_FEATURES", top_levels=False)])
 
 
 @META_ARCH_REGISTRY.register()
@@ -54,6 +53,13 @@ class DEYODetector(nn.Module):
     Training returns a dict of losses; inference returns, per image, ``{"instances": Instances}``
     with the top-k (query, class) scores as detections, without NMS.
     """
+
+    # IN_FEATURES is checked against the backbone's outputs (e.g. after a stem change); a 0 in
+    # NUM_CLASSES is the training dataset's number of classes.
+    config_needs = ConfigNeeds(
+        (FeatureUse("SCRATCHDET.DEYO.IN_FEATURES", top_levels=False),), "SCRATCHDET.DEYO.NUM_CLASSES",
+        classes_from_data=True,
+    )
 
     @configurable
     def __init__(
@@ -67,7 +73,7 @@ class DEYODetector(nn.Module):
         criterion: DEYOCriterion,
         denoising: DenoisingQueries | None = None,
         stage1_boxes: Stage1BoxBranch | None = None,
-        freeze_backbone: bool = True,
+        freeze: str = "backbone+neck",
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         max_detections_per_image: int = 100,
@@ -82,15 +88,18 @@ class DEYODetector(nn.Module):
         self.denoising = denoising
         # Stage 1's box branch, under stage 1's name "head" so that the hand-over copies it.
         self.head = stage1_boxes
-        self.freeze_backbone = freeze_backbone
+        # SCRATCHDET.FREEZE: the part kept frozen here too, so that a model built outside the
+        # trainer (whose freeze_part converts its BN to FrozenBN) is stage 2 as well.
+        self.freeze = freeze
         self.max_detections_per_image = max_detections_per_image
         # Not persistent, as in detectron2's detectors: they come from the config, not checkpoints.
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
-        if freeze_backbone:
-            for p in self.backbone.parameters():
+        frozen = self._frozen_part()
+        if frozen is not None:
+            for p in frozen.parameters():
                 p.requires_grad_(False)
-            self.backbone.eval()
+            frozen.eval()
 
     @classmethod
     def from_config(cls, cfg) -> dict:
@@ -126,11 +135,7 @@ class DEYODetector(nn.Module):
             stage1_boxes = Stage1BoxBranch.from_config(cfg, shapes, d.STAGE1_ARCH)
         if d.CLASS_LOSS not in CLASS_LOSSES:
             raise ConfigError(f"SCRATCHDET.DEYO.CLASS_LOSS must be one of {CLASS_LOSSES}, got {d.CLASS_LOSS!r}.")
-        num_classes = d.NUM_CLASSES
-        if num_classes <= 0:
-            if not cfg.DATASETS.TRAIN:
-                raise ConfigError("SCRATCHDET.DEYO.NUM_CLASSES is 0 and DATASETS.TRAIN is empty: set NUM_CLASSES.")
-            num_classes = len(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).thing_classes)
+        num_classes = filled_num_classes(cfg, "SCRATCHDET.DEYO.NUM_CLASSES")
         hidden = d.HIDDEN_DIM
         matcher = HungarianMatcher(
             d.MATCHER.COST_CLASS, d.MATCHER.COST_BBOX, d.MATCHER.COST_GIOU, d.FOCAL_ALPHA, d.FOCAL_GAMMA
@@ -172,7 +177,7 @@ class DEYODetector(nn.Module):
             ),
             "denoising": denoising,
             "stage1_boxes": stage1_boxes,
-            "freeze_backbone": d.FREEZE_BACKBONE,
+            "freeze": cfg.SCRATCHDET.FREEZE,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
@@ -182,12 +187,19 @@ class DEYODetector(nn.Module):
     def device(self) -> torch.device:
         return self.pixel_mean.device
 
+    def _frozen_part(self) -> nn.Module | None:
+        # Looked up each time, not stored: an attribute would register the module twice (and the
+        # trainer's freeze_part may replace it).
+        part = part_to_freeze(self, self.freeze)
+        return None if part is None else part[1]
+
     def train(self, mode: bool = True) -> DEYODetector:
-        # A frozen backbone stays in eval mode whatever the trainer asks: BN must keep stage 1's
+        # The frozen part stays in eval mode whatever the trainer asks: BN must keep stage 1's
         # statistics (and its running buffers must not move).
         super().train(mode)
-        if self.freeze_backbone:
-            self.backbone.eval()
+        frozen = self._frozen_part()
+        if frozen is not None:
+            frozen.eval()
         return self
 
     def preprocess_image(self, batched_inputs: list[dict[str, Tensor]]) -> ImageList:
@@ -198,9 +210,10 @@ class DEYODetector(nn.Module):
         )
 
     def extract_features(self, images: ImageList) -> dict[str, Tensor]:
-        if self.freeze_backbone:
-            if self.backbone.training:  # someone called backbone.train() directly
-                self.backbone.eval()
+        frozen = self._frozen_part()
+        if frozen is not None and frozen.training:  # someone called backbone.train() directly
+            frozen.eval()
+        if frozen is self.backbone:
             # No graph through the frozen part: stage 2's memory is the decoder's (DEYO's 8 GB claim).
             with torch.no_grad():
                 return self.backbone(images.tensor)

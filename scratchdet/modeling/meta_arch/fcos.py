@@ -15,16 +15,18 @@ from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.modeling.meta_arch.fcos import FCOS as _FCOS
 from detectron2.modeling.meta_arch.fcos import FCOSHead
 
-from ...config.feature_checks import FeatureUse, register_feature_uses
+from ...config.feature_checks import FeatureUse
+from ..needs import ConfigNeeds
 
 __all__ = ["FCOS"]
-
-register_feature_uses("FCOS", [FeatureUse("MODEL.RETINANET.IN_FEATURES")])
 
 
 @META_ARCH_REGISTRY.register()
 class FCOS(_FCOS):
     """detectron2's FCOS with a ``from_config`` (the model itself is unchanged)."""
+
+    # RetinaNet's keys; no anchor check: MODEL.ANCHOR_GENERATOR is unused.
+    config_needs = ConfigNeeds((FeatureUse("MODEL.RETINANET.IN_FEATURES"),), "MODEL.RETINANET.NUM_CLASSES")
 
     @configurable
     def __init__(self, **kwargs):

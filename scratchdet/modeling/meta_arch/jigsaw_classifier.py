@@ -16,7 +16,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ...config.errors import ConfigError
-from ...config.num_classes import jigsaw_num_classes
+from ...config.num_classes import filled_num_classes
 from ..jigsaw import (
     LABEL_MODES,
     area_weights,
@@ -36,6 +36,7 @@ from ..jigsaw import (
     soft_targets,
     target_entropy,
 )
+from ..needs import ConfigNeeds
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class JigsawPretrainer(nn.Module):
     ``JigsawMapper``). Training returns ``{"loss_jigsaw"}``; inference returns per image
     ``{"logits": (K+1, Hf, Wf)}`` and, when cells are given, ``"cell_scores"``: (4, K+1) class
     probabilities averaged over the positions of each cell."""
+
+    # No features to check (it reads one, checked in from_config); a 0 in NUM_CLASSES is the data's.
+    config_needs = ConfigNeeds(num_classes_key="SCRATCHDET.JIGSAW.NUM_CLASSES", classes_from_data=True)
 
     @configurable
     def __init__(self, *, backbone: Backbone, num_classes: int, in_feature: str, label_mode: str = "erf",
@@ -86,7 +90,7 @@ class JigsawPretrainer(nn.Module):
             raise ConfigError(f"SCRATCHDET.JIGSAW.IN_FEATURE='{in_feature}' is not a backbone output "
                               f"({', '.join(shapes)}).")
         return {
-            "backbone": backbone, "num_classes": jigsaw_num_classes(cfg), "in_feature": in_feature,
+            "backbone": backbone, "num_classes": filled_num_classes(cfg, "SCRATCHDET.JIGSAW.NUM_CLASSES"), "in_feature": in_feature,
             "label_mode": j.LABEL_MODE, "tau": j.TAU, "erf_pool": j.ERF_POOL,
             "erf_num_images": j.ERF_NUM_IMAGES, "pixel_mean": cfg.MODEL.PIXEL_MEAN, "pixel_std": cfg.MODEL.PIXEL_STD,
         }

@@ -21,6 +21,7 @@ from detectron2.structures import ImageList
 from torch import Tensor, nn
 
 from ..backbone.vit_sfp import PlainViT, _Block, build_plain_vit
+from ..needs import ConfigNeeds
 
 __all__ = ["MAEPretrainer", "random_masking", "sincos_position_embedding"]
 
@@ -57,6 +58,9 @@ def random_masking(batch: int, num: int, ratio: float, device: torch.device,
 @META_ARCH_REGISTRY.register()
 class MAEPretrainer(nn.Module):
     """Masked autoencoder over ``encoder`` (a :class:`PlainViT` run on a token sequence)."""
+
+    # Nothing for the set-up checks: no head reads backbone features, labels are unused.
+    config_needs = ConfigNeeds()
 
     @configurable
     def __init__(self, *, encoder: PlainViT, decoder_dim: int, decoder_depth: int, decoder_heads: int,

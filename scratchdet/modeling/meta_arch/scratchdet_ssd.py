@@ -32,17 +32,14 @@ from detectron2.structures import Boxes, ImageList, Instances
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
-from ...config.checks import GN_GROUPS, ConfigError
-from ...config.feature_checks import FeatureUse, register_feature_uses
-from ..norm_policy import register_norm_key
+from ...config.checks import GN_GROUPS
+from ...config.errors import ConfigError, raise_config_errors
+from ...config.feature_checks import FeatureUse
+from ..needs import ConfigNeeds
 from ..ssd import DefaultBoxGenerator, ExtraLayers, SSDHead, ssd_losses, ssd_targets
 from ..ssd.extra_layers import SHORTCUTS
 
 __all__ = ["ScratchDetSSD"]
-
-# SCRATCHDET.NORM.ALL sets the head's norm too; the set-up check (engine/feature_checks.py) checks the backbone has IN_FEATURES.
-register_norm_key("MODEL.SSD.HEAD_NORM")
-register_feature_uses("ScratchDetSSD", [FeatureUse("MODEL.SSD.IN_FEATURES", top_levels=False)])
 
 
 @META_ARCH_REGISTRY.register()
@@ -53,6 +50,9 @@ class ScratchDetSSD(nn.Module):
     ``{"instances": Instances}`` (pred_boxes, scores, pred_classes) in the original image size
     (the input's "height"/"width").
     """
+
+    # For the set-up checks: IN_FEATURES against the backbone's outputs, NUM_CLASSES against the data.
+    config_needs = ConfigNeeds((FeatureUse("MODEL.SSD.IN_FEATURES", top_levels=False),), "MODEL.SSD.NUM_CLASSES")
 
     @configurable
     def __init__(
@@ -136,8 +136,7 @@ class ScratchDetSSD(nn.Module):
                 "MODEL.SSD.HEAD_NORM='GN': the prediction convs have (boxes x classes) channels, which GroupNorm's "
                 f"{GN_GROUPS} groups rarely divide; use 'BN' (or SyncBN, naiveSyncBN) or ''."
             )
-        if errors:
-            raise ConfigError("Invalid config:\n  - " + "\n  - ".join(errors))
+        raise_config_errors(errors)
         default_boxes = DefaultBoxGenerator(s.SCALES, s.ASPECT_RATIOS)
         last_channels = shapes[s.IN_FEATURES[-1]].channels
         in_channels = [shapes[f].channels for f in s.IN_FEATURES] + list(s.EXTRA_CHANNELS)

@@ -1,7 +1,7 @@
 """Parts of the ScratchDet single-shot detector (meta-architecture in meta_arch/scratchdet_ssd.py)."""
 
 from .default_boxes import DefaultBoxGenerator, default_box_shapes
-from .extra_layers import ExtraBlock, ExtraLayers, extra_output_size
+from .extra_layers import ExtraBlock, ExtraLayers
 from .head import SSDHead, SSDLevelPredictor
 from .loss import hard_negative_mask, ssd_losses, ssd_targets
 from .matcher import BACKGROUND, match_default_boxes
@@ -14,7 +14,6 @@ __all__ = [
     "SSDHead",
     "SSDLevelPredictor",
     "default_box_shapes",
-    "extra_output_size",
     "hard_negative_mask",
     "match_default_boxes",
     "ssd_losses",

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..norm_policy import register_residual_block
 
-__all__ = ["SHORTCUTS", "ExtraBlock", "ExtraLayers", "extra_output_size"]
+__all__ = ["SHORTCUTS", "ExtraBlock", "ExtraLayers"]
 
 # "strided": 1x1 conv - norm on the input subsampled at the centres of the branch's stride-2
 # windows (the official ScratchDet code's stride-2 1x1 shortcut, a ResNet BasicBlock's);
@@ -30,11 +30,6 @@ SHORTCUTS = ("strided", "avgpool")
 def _padding(size: int) -> int:
     # A 3x3 map is reduced to 1x1 (SSD), not to 2x2 as padding 1 would.
     return 0 if size == 3 else 1
-
-
-def extra_output_size(size: int) -> int:
-    """Side of the map an extra block makes from a ``size`` map."""
-    return (size + 2 * _padding(size) - 3) // 2 + 1
 
 
 class ExtraBlock(nn.Module):

@@ -11,7 +11,9 @@ def _cfg():
     cfg = get_scratchdet_cfg()
     cfg.merge_from_list(["DATASETS.TRAIN", "('shapes_train',)", "DATASETS.TEST", "('shapes_val',)",
                          "SCRATCHDET.DATA.TRAIN_MAPPER", "JigsawMapper", "SCRATCHDET.DATA.TEST_MAPPER", "JigsawMapper",
-                         "SCRATCHDET.JIGSAW.CANVAS_SIZE", "64"])
+                         "SCRATCHDET.JIGSAW.CANVAS_SIZE", "64",
+                         # the shapes' classes, as the set-up step writes them in for NUM_CLASSES 0
+                         "SCRATCHDET.JIGSAW.NUM_CLASSES", "5"])
     return cfg
 
 

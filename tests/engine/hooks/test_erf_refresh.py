@@ -19,7 +19,8 @@ CONFIG = os.path.join(REPO, "projects", "JigsawPretrain", "configs", "jigsaw_R18
 def _cfg(*opts):
     return load_config_file(CONFIG, [
         "SCRATCHDET.JIGSAW.CANVAS_SIZE", "64", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
-        "SCRATCHDET.JIGSAW.ERF_PERIOD", "2", "SCRATCHDET.JIGSAW.ERF_NUM_IMAGES", "1", *opts])
+        "SCRATCHDET.JIGSAW.ERF_PERIOD", "2", "SCRATCHDET.JIGSAW.ERF_NUM_IMAGES", "1",
+        "SCRATCHDET.JIGSAW.NUM_CLASSES", "5", *opts])  # the shapes' classes (the set-up step fills a 0)
 
 
 def test_hook_refreshes_the_erf_every_period_during_training():

@@ -9,9 +9,10 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from scratchdet.config import load_config_file
-from scratchdet.engine.setup import check_run_config as check_config
+from scratchdet.config.norm_policy import apply_norm_policy
+from scratchdet.engine.setup.checks import check_run_config as check_config
 from scratchdet.modeling.backbone.root_resnet import RootStem
-from scratchdet.modeling.norm_policy import apply_norm_policy, init_for_scratch
+from scratchdet.modeling.norm_policy import init_for_scratch
 from tests.conftest import REPO
 
 BASES = os.path.join(REPO, "projects", "ScratchDet", "configs")

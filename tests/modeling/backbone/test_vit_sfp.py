@@ -9,8 +9,8 @@ import torch
 from detectron2.modeling import build_backbone, build_model
 
 from scratchdet.config import ConfigError, load_config_file
-from scratchdet.engine.feature_checks import backbone_output_shapes
-from scratchdet.engine.setup import check_run_config as check_config
+from scratchdet.engine.setup.checks import check_run_config as check_config
+from scratchdet.engine.setup.feature_checks import backbone_output_shapes
 from scratchdet.modeling.backbone.vit_sfp import PaddedSimpleFeaturePyramid, PlainViT
 from tests.conftest import REPO
 

@@ -16,8 +16,8 @@ from torchvision.ops import box_convert
 from scratchdet.checkpoint import ScratchCheckpointer
 from scratchdet.config import load_config_file
 from scratchdet.engine import Trainer
-from scratchdet.engine.phases import phase1_config
-from scratchdet.engine.precise_bn import reestimate_bn_stats
+from scratchdet.engine.run.phases import phase1_config
+from scratchdet.engine.train.precise_bn import reestimate_bn_stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CONFIG = os.path.join(REPO, "projects", "DEYO", "configs", "deyo_two_stage_R18_FPN_shapes_cpu.yaml")

@@ -94,7 +94,7 @@ def test_frozen_backbone_and_bn_statistics_are_bit_identical_after_training():
 def test_unfrozen_backbone_does_train():
     # The same check is able to see a change: without freezing, BN statistics move.
     torch.manual_seed(0)
-    cfg = _cfg("SCRATCHDET.DEYO.FREEZE_BACKBONE", "False")
+    cfg = _cfg("SCRATCHDET.FREEZE", "")
     model = build_model(cfg)
     before = _backbone_state(model)
     model.train()

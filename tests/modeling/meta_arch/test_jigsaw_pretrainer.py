@@ -20,7 +20,8 @@ def _cfg(*opts):
         "MODEL.RESNETS.OUT_FEATURES", "['res4', 'res5']", "MODEL.BACKBONE.FREEZE_AT", "0",
         "MODEL.PIXEL_STD", "[57.375, 57.12, 58.395]", "DATASETS.TRAIN", "('shapes_train',)",
         "SCRATCHDET.DATA.TRAIN_MAPPER", "JigsawMapper", "SCRATCHDET.JIGSAW.CANVAS_SIZE", "64",
-        "SCRATCHDET.JIGSAW.ERF_POOL", "2", "SCRATCHDET.JIGSAW.ERF_NUM_IMAGES", "1", *opts])
+        "SCRATCHDET.JIGSAW.ERF_POOL", "2", "SCRATCHDET.JIGSAW.ERF_NUM_IMAGES", "1",
+        "SCRATCHDET.JIGSAW.NUM_CLASSES", "5", *opts])  # the shapes' classes (the set-up step fills a 0)
     return cfg
 
 

@@ -13,9 +13,9 @@ from torch import nn
 from scratchdet.config import ConfigError, load_config_file
 from scratchdet.data.mappers import SSDMapper
 from scratchdet.engine import Trainer
-from scratchdet.engine.setup import check_run_config as check_config
-from scratchdet.engine.trainer import model_num_classes
+from scratchdet.engine.setup.checks import check_run_config as check_config
 from scratchdet.modeling.meta_arch.scratchdet_ssd import ScratchDetSSD
+from scratchdet.modeling.needs import config_needs
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CPU_CONFIG = os.path.join(REPO, "projects", "ScratchDet", "configs", "scratchdet_rootres18_shapes_cpu.yaml")
@@ -122,6 +122,6 @@ def test_config_errors():
 
 
 def test_num_classes_key_is_checked_against_the_dataset():
-    assert model_num_classes(_cfg()) == ("MODEL.SSD.NUM_CLASSES", 5)
+    assert config_needs(_cfg()).num_classes_key == "MODEL.SSD.NUM_CLASSES"
     with pytest.raises(ConfigError, match="set MODEL.SSD.NUM_CLASSES 5"):
         Trainer.build_train_loader(_cfg("MODEL.SSD.NUM_CLASSES", "4", "DATALOADER.NUM_WORKERS", "0"))

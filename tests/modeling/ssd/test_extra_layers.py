@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scratchdet.modeling.norm_policy import zero_init_residual
-from scratchdet.modeling.ssd import ExtraBlock, ExtraLayers, extra_output_size
+from scratchdet.modeling.ssd import ExtraBlock, ExtraLayers
 
 
 @pytest.mark.parametrize(
@@ -12,10 +12,6 @@ from scratchdet.modeling.ssd import ExtraBlock, ExtraLayers, extra_output_size
     [(19, [10, 5, 3, 1]), (32, [16, 8, 4, 2, 1]), (8, [4, 2, 1])],
 )
 def test_sizes(size, expected):
-    sizes = [size]
-    for _ in expected:
-        sizes.append(extra_output_size(sizes[-1]))
-    assert sizes[1:] == expected
     layers = ExtraLayers(16, [8] * len(expected), norm="BN").eval()
     outs = layers(torch.zeros(1, 16, size, size))
     assert [o.shape[-1] for o in outs] == expected

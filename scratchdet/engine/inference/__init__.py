@@ -1,0 +1,1 @@
+"""After training: batched prediction (tools/predict.py) and export (TorchScript, ONNX)."""
