@@ -163,6 +163,17 @@ def ema_opts(iters: int) -> list[str]:
     return ["SCRATCHDET.EMA.DECAY", f"{1 - 1 / window:.6f}", "SCRATCHDET.EMA.WARMUP_ITERS", str(max(1, round(window)))]
 
 
+def time_budget_opts(s: Schedule, t: Timings, val_images: int) -> list[str]:
+    """Each phase's planned seconds as its SCRATCHDET.TIME_BUDGET: the probe's step time is an
+    estimate (off by 5-25% on the studies' rows), so the trainer re-measures it as it goes and moves
+    the last iteration to end on time."""
+    eval_s = val_images * t.eval_s_per_image + t.eval_fixed_s
+    opts = ["SCRATCHDET.TIME_BUDGET.SECONDS", str(round(s.iters * t.s_per_iter + s.evals * eval_s))]
+    if s.phase1_iters:  # phase 1 is not evaluated
+        opts += ["SCRATCHDET.PHASE1.SCRATCHDET.TIME_BUDGET.SECONDS", str(round(s.phase1_iters * t.s_per_iter_phase1))]
+    return opts
+
+
 def native_input(median_short_side: float, max_aspect: float, divisibility: int = 32) -> InputChoice:
     """The recipe before these rules (docs/own_dataset.md until this revision): whole images at
     their own size. Kept to compare against (``--rules native``)."""

@@ -95,6 +95,12 @@ def solver_errors(get: Callable[[str], object], world_size: int = 1, prefix: str
     need("SCRATCHDET.EARLY_STOP.PATIENCE", lambda v: v >= 0 and v == int(v),
          "the patience is a number of evaluations without improvement, 0 (off) or more, e.g. 3")
     need("SCRATCHDET.EARLY_STOP.MIN_DELTA", lambda v: v >= 0, "the smallest improvement cannot be negative")
+    need("SCRATCHDET.TIME_BUDGET.SECONDS", lambda v: v >= 0 and v == int(v), "a whole number of seconds, 0 (no time budget) or more")
+    if get("SCRATCHDET.TIME_BUDGET.SECONDS"):
+        need("SCRATCHDET.TIME_BUDGET.ADJUST_PERIOD", lambda v: v >= 1 and v == int(v),
+             "the re-estimates of the remaining iterations come every this many steps: a positive integer, e.g. 10")
+        need("SCRATCHDET.TIME_BUDGET.MAX_CHANGE", lambda v: 0 <= v <= 1,
+             "the largest move of SOLVER.MAX_ITER, as a share of it: between 0 and 1, e.g. 0.5")
     if get("SCRATCHDET.EARLY_STOP.PATIENCE") and (get("TEST.EVAL_PERIOD") == 0 or not get("SCRATCHDET.BEST_CHECKPOINT.METRIC")):
         errors.append(f"{prefix}SCRATCHDET.EARLY_STOP.PATIENCE={get('SCRATCHDET.EARLY_STOP.PATIENCE')} needs "
                       "validation during training: set TEST.EVAL_PERIOD > 0 and SCRATCHDET.BEST_CHECKPOINT.METRIC "

@@ -18,6 +18,7 @@ from .phases import add_phases_config
 from .self_training import add_self_training_config
 from .solver import add_solver_config
 from .ssd import add_ssd_config
+from .time_budget import add_time_budget_config
 from .validation import add_validation_config
 from .vit import add_vit_config
 
@@ -89,3 +90,4 @@ def add_scratchdet_config(cfg: CN) -> None:
     add_cpu_config(cfg)
     add_ema_config(cfg)
     add_validation_config(cfg)
+    add_time_budget_config(cfg)

@@ -35,6 +35,7 @@ def test_a_budget_gives_a_chosen_config_a_best_model_and_a_summary(tmp_path):
     cfg = load_config_file(str(out / "config_chosen.yaml"))
     # the chosen schedule is the one trained, ending with a cosine LR, and the data decided the model
     assert cfg.SOLVER.MAX_ITER == plan["schedule"]["iters"] >= 20
+    assert cfg.SCRATCHDET.TIME_BUDGET.SECONDS > 0  # the trainer keeps the phase to its planned seconds
     assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineLR" and cfg.SCRATCHDET.EMA.ENABLED
     assert cfg.MODEL.MASK_ON and cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.SCRATCHDET.AUG.ROT90
     assert cfg.DATALOADER.NUM_WORKERS == 0  # the user's override, applied last

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from detectron2.config import CfgNode
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import HookBase
 
 from ...config import load_config_file
@@ -32,6 +32,7 @@ from ...config.budget_recipe import (
     choose_schedule,
     native_input,
     schedule_opts,
+    time_budget_opts,
 )
 from ...config.errors import ConfigError
 from ...data import build_mapper
@@ -193,6 +194,12 @@ def plan(r: Request, t_start: float) -> dict:
     OUTPUT/config_chosen.yaml, which train_net.py can run as it is."""
     check_request(r)
     os.makedirs(r.output, exist_ok=True)
+    # A second request in the same process (the Python API, tests) brings its own files: the names
+    # are registered anew, not reused from the first.
+    for name in (TRAIN, VAL, ALL):
+        if name in DatasetCatalog.list():
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
     register_run_datasets(_configure(r, []))
     raw = registered_dataset_dicts((TRAIN,))  # loads the json: its classes are known after
     classes = MetadataCatalog.get(TRAIN).get("thing_classes") or []
@@ -241,8 +248,8 @@ def plan(r: Request, t_start: float) -> dict:
         timings.s_per_iter_phase1, _, _ = _probe_training(p1_probe, os.path.join(probe_dir, "phase1"))
         sched = schedule(True)
     shutil.rmtree(probe_dir, ignore_errors=True)
-    opts = [*data_opts, *schedule_opts(sched, inp, native=native), "INPUT.MIN_SIZE_TRAIN", str(tuple(scales)),
-            "SEED", str(r.seed)]
+    opts = [*data_opts, *schedule_opts(sched, inp, native=native), *time_budget_opts(sched, timings, len(val_dicts)),
+            "INPUT.MIN_SIZE_TRAIN", str(tuple(scales)), "SEED", str(r.seed)]
     cfg = _configure(r, opts)
     with atomic_open(os.path.join(r.output, CHOSEN), "w") as f:
         f.write(f"# Chosen by tools/train_own_data.py for a budget of {r.minutes} minutes on this machine.\n"
@@ -301,6 +308,24 @@ def draw_curve(curve: list[tuple[int, float]], train_ap: float | None, path: str
     plt.close(fig)
 
 
+def _trained_iters(folder: str) -> int | None:
+    path = os.path.join(folder, "metrics.json")
+    rows = read_metrics(path) if os.path.isfile(path) else []
+    its = [r["iteration"] for r in rows if "iteration" in r]
+    return max(its) + 1 if its else None
+
+
+def _moved(output: str, s: dict) -> str:
+    """What the time budget (SCRATCHDET.TIME_BUDGET) made of the planned iterations."""
+    parts = []
+    for name, planned, folder in (("phase 1", s["phase1_iters"], os.path.join(output, "phase1")),
+                                  ("", s["iters"], os.path.join(output, "phase2") if s["phase1_iters"] else output)):
+        trained = _trained_iters(folder) if planned else None
+        if trained is not None and trained != planned:
+            parts.append(f"{name + ' ' if name else ''}{trained} trained")
+    return f"; time budget: {', '.join(parts)}" if parts else ""
+
+
 def summarise(output: str, t_start: float, train_ap: float | None) -> str:
     """The one-screen summary (also OUTPUT/summary.txt) and OUTPUT/val_ap_curve.png."""
     with open(os.path.join(output, PLAN)) as f:
@@ -320,7 +345,7 @@ def summarise(output: str, t_start: float, train_ap: float | None) -> str:
         + (f", phase 1 {t['s_per_iter_phase1']:.2f} s/iter" if s["phase1_iters"] else "")
         + f", {t['eval_s_per_image']:.2f} s per validation image",
         "  schedule: " + (f"phase 1 {s['phase1_iters']} it at {p['phase1_scale']}x, then " if s["phase1_iters"] else "")
-        + f"{s['iters']} it ({s['passes']} passes), "
+        + f"{s['iters']} it ({s['passes']} passes{_moved(output, s)}), "
         + ("LR steps at 75/90%, no EMA" if p["request"].get("rules") == "native" else "cosine LR, EMA")
         + f", {s['evals']} validations every {s['eval_period']} it — {s['reason']}",
         "  validation box AP: " + ", ".join(f"{a:.1f}@{i}" for i, a in curve),

@@ -46,6 +46,7 @@ def phase1_config(cfg: CfgNode) -> CfgNode:
     # Phase-2-only settings do not carry over to phase 1 (unless the block sets them again).
     p1.SCRATCHDET.HANDOVER.KEY_MAP = []
     p1.SCRATCHDET.FREEZE = ""
+    p1.SCRATCHDET.TIME_BUDGET.SECONDS = 0
     try:
         p1.merge_from_other_cfg(overrides)
     except (KeyError, AssertionError, ValueError) as e:

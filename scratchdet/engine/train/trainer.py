@@ -33,6 +33,7 @@ from ..hooks.loss_curve import LossCurveHook
 from ..hooks.model_ema import ModelEMAHook, build_model_ema
 from ..hooks.prediction_png import PredictionPNGHook
 from ..hooks.registry import build_hooks_from_config
+from ..hooks.time_budget import TimeBudgetHook
 from ..hooks.validation_loss import ValidationLossHook
 from ..setup.plan import checked_dicts, loader_dicts, plan_phase, register_run_datasets
 from .cpu_autocast import CPUAutocastTrainer
@@ -177,14 +178,16 @@ class Trainer(DefaultTrainer):
         self._stop_requested = True
 
     def _train_loop(self, start_iter: int, max_iter: int) -> None:
-        # detectron2's TrainerBase.train (0.7.2), with a way out for request_stop().
+        # detectron2's TrainerBase.train (0.7.2), with a way out for request_stop() and a last
+        # iteration that may move (SCRATCHDET.TIME_BUDGET).
         logger.info(f"Starting training from iteration {start_iter}")
         self.iter = self.start_iter = start_iter
         self.max_iter = max_iter
         with EventStorage(start_iter) as self.storage:
             try:
                 self.before_train()
-                for self.iter in range(start_iter, max_iter):
+                # A while loop: self.max_iter may move during training (SCRATCHDET.TIME_BUDGET).
+                while self.iter < self.max_iter:
                     self.before_step()
                     self.run_step()
                     self.after_step()
@@ -192,8 +195,7 @@ class Trainer(DefaultTrainer):
                         self.max_iter = self.iter + 1  # the hooks' "last iteration" from here on
                         if comm.is_main_process():
                             self.checkpointer.save("model_final", iteration=self.iter)
-                        break
-                self.iter += 1
+                    self.iter += 1
             except Exception:
                 logger.exception("Exception during training:")
                 raise
@@ -223,6 +225,8 @@ class Trainer(DefaultTrainer):
             ret.append(BestCheckpointHook(self.cfg, self.checkpointer))  # after the EvalHook it reads
         if self.cfg.SCRATCHDET.EARLY_STOP.PATIENCE > 0 and self.cfg.TEST.EVAL_PERIOD > 0:
             ret.append(EarlyStopHook(self.cfg))  # after the best checkpoint of the same evaluation
+        if self.cfg.SCRATCHDET.TIME_BUDGET.SECONDS > 0:  # after every hook whose work belongs to a step
+            ret.append(TimeBudgetHook(self.cfg))
         ret.extend(build_hooks_from_config(self.cfg))
         if writer is not None:
             ret.append(writer)
