@@ -8,7 +8,7 @@ the budget on this machine (docs/own_dataset.md).
 
 It registers and checks the data, reports it (sizes, classes, masks), measures this machine's
 seconds per step with a short probe, chooses input size and crops, a low-resolution phase 1 or
-not, iterations and a cosine LR schedule that end inside the budget, validations and the best
+not, iterations and an LR schedule (steps at 75/90%) that end inside the budget, validations and the best
 checkpoint (model EMA on), writes the full config to OUT/config_chosen.yaml (rerun it with
 train_net.py), trains through the normal engine, evaluates the best model on the training images
 too, and prints a summary (also OUT/summary.txt, OUT/val_ap_curve.png). The budget counts from

@@ -26,7 +26,7 @@ from detectron2.utils import comm
 
 from ..io.atomic import atomic_open, atomic_write_json
 from .conversion import log_report, map_keys, match_state_dict
-from .errors import CheckpointError
+from .errors import CheckpointError, CheckpointMismatchError
 from .safe_load import load_checkpoint_file, refuse_pickle
 
 logger = logging.getLogger(__name__)
@@ -195,13 +195,14 @@ class ScratchCheckpointer(DetectionCheckpointer):
         if enough >= self.min_matched_fraction or not own:
             return
         missing = sorted(k for k, _ in report["reinitialized"])
-        raise CheckpointError(
+        raise CheckpointMismatchError(
             f"Checkpoint {self._loading} matches only {frac_model:.0%} of the model's weights "
             f"({len(used)} of {len(own)} tensors; missing or of another shape, e.g. {missing[:3]}; "
             f"{frac_source:.0%} of the checkpoint's weights are used): it was saved from another model "
             "or config. Use a checkpoint of this config, map its names with SCRATCHDET.HANDOVER.KEY_MAP "
             "(e.g. [['backbone.', 'backbone.bottom_up.']]), or lower "
-            "SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION to load it partially."
+            "SCRATCHDET.CHECKPOINT.MIN_MATCHED_FRACTION to load it partially.",
+            report,
         )
 
     def _unused_source_keys(self, source: dict, report: dict[str, list], key_map: list) -> list[str]:

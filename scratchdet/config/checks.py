@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import torch
 from detectron2.config import CfgNode
 
+from .cpu import COMPILE_PARTS
 from .freeze import freeze_errors
 from .keys import get_key, has_key
 from .norm_policy import EMPTY_BATCH_HEADS, SYNC_BN, norm_policy_errors, unapplied_norm_policy_errors
@@ -214,6 +215,10 @@ def config_errors(cfg: CfgNode, world_size: int = 1, training: bool = True) -> l
                 f"{', '.join(sync)} = SyncBN, which torch implements on GPU only, but MODEL.DEVICE='cpu': "
                 f"use 'naiveSyncBN' (or 'naiveSyncBN_N' in heads), which synchronises over gloo on CPU."
             )
+        compile_part = cfg.SCRATCHDET.CPU.COMPILE
+        if compile_part not in COMPILE_PARTS:  # read by the Trainer only
+            errors.append(f"SCRATCHDET.CPU.COMPILE={compile_part!r}: use '' (off) or 'backbone' "
+                          "(torch.compile of model.backbone, its FPN included).")
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         errors.append("MODEL.DEVICE='cuda' but no CUDA device is available here: set MODEL.DEVICE cpu.")
     errors += self_training_errors(cfg)

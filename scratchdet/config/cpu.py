@@ -1,10 +1,15 @@
-"""Config keys of CPU thread and loader-worker choice (scratchdet.engine.train.cpu_threads)."""
+"""Config keys of CPU thread and loader-worker choice (scratchdet.engine.train.cpu_threads) and of
+the CPU speed options (cpu_autocast, channels-last, compile: bench/cpu_minute.py measures them)."""
 
 from detectron2.config import CfgNode as CN
 
+# The values of SCRATCHDET.CPU.COMPILE: "" (off) or the model's submodule to compile.
+COMPILE_PARTS = ("", "backbone")
+
 
 def add_cpu_config(cfg: CN) -> None:
-    """Add SCRATCHDET.CPU (in place). Only read when MODEL.DEVICE is "cpu"."""
+    """Add SCRATCHDET.CPU (in place). Only read when MODEL.DEVICE is "cpu", except CHANNELS_LAST
+    and COMPILE, which apply on any device."""
     _C = cfg
     _C.SCRATCHDET.CPU = CN()
     # Intra-op threads of each training process (torch.set_num_threads). 0 = automatic: the cores
@@ -26,3 +31,17 @@ def add_cpu_config(cfg: CN) -> None:
     _C.SCRATCHDET.CPU.AUTOCAST_BF16 = False
     # Keep the model's weights (and so its convolutions' activations) in channels-last memory order.
     _C.SCRATCHDET.CPU.CHANNELS_LAST = False
+    # torch.compile (inductor: fused C++ kernels on CPU, built with the machine's C++ compiler, $CXX
+    # or g++) of part of the trained model, to make each step cheaper. "" = off; "backbone" =
+    # model.backbone (the ResNet and its FPN, where most of a step's convolutions are; the heads'
+    # per-image, data-dependent code would only break the graph). Compiled in place
+    # (nn.Module.compile): the state_dict keys do not change, checkpoints load into an uncompiled
+    # model; the EMA's copy and --eval-only / predict / export run eagerly. Costs compile time the
+    # step times do not show (the first training step compiles forward and backward, tens of
+    # seconds to minutes on 2 cores; the first evaluation of the trained model compiles its eval
+    # graph; torch caches kernels in /tmp/torchinductor_<user> for the next runs). Compiled with
+    # dynamic shapes (dynamic=True): one graph for every image size, where torch's default would
+    # compile for the first batch's exact size and again at the first other one (multi-scale
+    # INPUT.MIN_SIZE_TRAIN and aspect ratios give batches of many padded sizes). Works on CUDA too;
+    # kept here with the options bench/cpu_minute.py (--option compile) measures it against.
+    _C.SCRATCHDET.CPU.COMPILE = ""

@@ -60,6 +60,13 @@ def load_checked_dataset(cfg: CfgNode, names: Sequence[str], is_train: bool, *, 
     warn_if_detections_capped(cfg, dicts, ",".join(names))
     if filter_empty is None:
         filter_empty = is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-    if filter_empty and labelled:
-        dicts = filter_images_with_only_crowd_annotations(dicts)
+    return drop_unannotated_images(dicts, filter_empty)
+
+
+def drop_unannotated_images(dicts: list[dict], drop: bool) -> list[dict]:
+    """``dicts`` without the images that have no non-crowd annotation, when ``drop`` (detectron2's
+    DATALOADER.FILTER_EMPTY_ANNOTATIONS rule). Image-only dicts (no "annotations" key anywhere:
+    an unlabelled set) are kept whole: there is nothing to filter by."""
+    if drop and any("annotations" in d for d in dicts):
+        return filter_images_with_only_crowd_annotations(dicts)
     return dicts

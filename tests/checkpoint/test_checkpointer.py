@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from scratchdet.checkpoint import CheckpointError, ScratchCheckpointer
+from scratchdet.checkpoint import CheckpointError, CheckpointMismatchError, ScratchCheckpointer
 
 
 class Net(nn.Module):
@@ -51,8 +51,11 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 
 def test_shape_mismatch_counts_as_missing(tmp_path):
     ScratchCheckpointer(Net(width=5), str(tmp_path)).save("wide")
-    with pytest.raises(CheckpointError, match=r"matches only 8% .*\(1 of 4 tensors"):  # b.bias: 2 of 26 values
+    with pytest.raises(CheckpointMismatchError, match=r"matches only 8% .*\(1 of 4 tensors") as info:  # b.bias: 2 of 26
         ScratchCheckpointer(Net(width=4), str(tmp_path)).load(str(tmp_path / "wide.pth"))
+    # The refusal carries the load's report: callers can name the tensors without reading the file again.
+    assert dict(info.value.report["reinitialized"]) == {"a.weight": "shape (5, 3) != (4, 3)", "a.bias": "shape (5,) != (4,)",
+                                                       "b.weight": "shape (2, 5) != (2, 4)"}
     # allowed partially when asked
     ScratchCheckpointer(Net(width=4), str(tmp_path), min_matched_fraction=0.0).load(str(tmp_path / "wide.pth"))
 

@@ -9,6 +9,7 @@ from scratchdet.config.budget_recipe import (
     Timings,
     choose_input,
     choose_schedule,
+    lr_steps,
     schedule_opts,
 )
 
@@ -46,7 +47,13 @@ def test_few_passes_buy_a_low_resolution_phase1_within_the_same_budget():
     opts = dict(zip(*[iter(schedule_opts(s, choose_input(400, 1, 40, 70)))] * 2))
     assert opts["SCRATCHDET.PHASE1.ENABLED"] == "True"
     assert opts["SCRATCHDET.PHASE1.SCRATCHDET.DATA.TRAIN_MAPPER"] == "LowResPretrainMapper"
-    assert opts["SOLVER.LR_SCHEDULER_NAME"] == "WarmupCosineLR" and opts["SOLVER.MAX_ITER"] == str(s.iters)
+    assert opts["SOLVER.LR_SCHEDULER_NAME"] == "WarmupMultiStepLR" and opts["SOLVER.MAX_ITER"] == str(s.iters)
+    assert opts["SOLVER.STEPS"] == str((int(s.iters * 0.75), int(s.iters * 0.9)))  # the LR / 10 at 75%, / 100 at 90%
+
+
+def test_lr_steps_stay_inside_short_schedules():
+    assert lr_steps(400) == (300, 360)
+    assert lr_steps(20) == (15, 18) and lr_steps(1) == (1,)  # never step 0, never twice the same
 
 
 def test_a_budget_too_small_names_the_minimum():

@@ -33,10 +33,11 @@ def test_a_budget_gives_a_chosen_config_a_best_model_and_a_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = json.load(open(out / "plan.json"))
     cfg = load_config_file(str(out / "config_chosen.yaml"))
-    # the chosen schedule is the one trained, ending with a cosine LR, and the data decided the model
+    # the chosen schedule is the one trained, LR steps at 75/90%, and the data decided the model
     assert cfg.SOLVER.MAX_ITER == plan["schedule"]["iters"] >= 20
     assert cfg.SCRATCHDET.TIME_BUDGET.SECONDS > 0  # the trainer keeps the phase to its planned seconds
-    assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupCosineLR" and cfg.SCRATCHDET.EMA.ENABLED
+    assert cfg.SOLVER.LR_SCHEDULER_NAME == "WarmupMultiStepLR" and cfg.SCRATCHDET.EMA.ENABLED
+    assert (int(cfg.SOLVER.MAX_ITER * 0.75), int(cfg.SOLVER.MAX_ITER * 0.9)) == cfg.SOLVER.STEPS
     assert cfg.MODEL.MASK_ON and cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.SCRATCHDET.AUG.ROT90
     assert cfg.DATALOADER.NUM_WORKERS == 0  # the user's override, applied last
     assert cfg.TEST.EVAL_PERIOD == plan["schedule"]["eval_period"] > 0

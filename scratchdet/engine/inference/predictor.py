@@ -13,6 +13,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import BoxMode, Instances
 
 from ...checkpoint import ScratchCheckpointer
+from ...modeling.conv_bn_fusion import fuse_conv_bn
 from ..train.trainer import Trainer
 
 
@@ -24,6 +25,8 @@ class BatchPredictor:
         self.cfg = cfg.clone()
         self.model = Trainer.build_model(self.cfg).eval()
         ScratchCheckpointer.from_config(self.cfg, self.model, save_dir="", for_evaluation=True).load(weights, checkpointables=[])
+        if self.cfg.SCRATCHDET.TEST.FUSE_CONV_BN:  # after loading: the checkpoint's BN statistics are folded
+            self.model = fuse_conv_bn(self.model)
         self.resize = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.device = torch.device(cfg.MODEL.DEVICE)
 

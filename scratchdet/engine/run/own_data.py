@@ -346,7 +346,7 @@ def summarise(output: str, t_start: float, train_ap: float | None) -> str:
         + f", {t['eval_s_per_image']:.2f} s per validation image",
         "  schedule: " + (f"phase 1 {s['phase1_iters']} it at {p['phase1_scale']}x, then " if s["phase1_iters"] else "")
         + f"{s['iters']} it ({s['passes']} passes{_moved(output, s)}), "
-        + ("LR steps at 75/90%, no EMA" if p["request"].get("rules") == "native" else "cosine LR, EMA")
+        + ("LR steps at 75/90%, no EMA" if p["request"].get("rules") == "native" else "LR steps at 75/90%, EMA")
         + f", {s['evals']} validations every {s['eval_period']} it — {s['reason']}",
         "  validation box AP: " + ", ".join(f"{a:.1f}@{i}" for i, a in curve),
         f"  best: {val_ap:.1f} box AP" + (f" at iteration {best['iteration'] + 1}" if best else "")

@@ -19,7 +19,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-from ...checkpoint import CheckpointError, ScratchCheckpointer, load_checkpoint_file
+from ...checkpoint import CheckpointError, CheckpointMismatchError, ScratchCheckpointer
 from ...config.errors import ConfigError
 from ...data.datasets import register_coco_json
 from ...evaluation.prediction_grid import draw_dataset_grid
@@ -47,30 +47,17 @@ def load_teacher(model: torch.nn.Module, path: str) -> None:
     checkpointer = ScratchCheckpointer(model, for_evaluation=True, min_matched_fraction=1.0)
     try:
         checkpointer.load(path, checkpointables=[])
-        return
-    except CheckpointError as e:
-        refused = e
-    # Refused. For a detector of another shape, say which tensors differ (the file is read again,
-    # on this path only); any other refusal (unsafe, unreadable) stands as it is.
-    try:
-        ckpt = load_checkpoint_file(path)
-    except CheckpointError:
-        raise refused from None
-    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise refused
-    own = model.state_dict()
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    missing = [k for k in own if k not in state]
-    if not wrong and not missing:
-        raise refused
-    hint = " (another number of classes?)" if any("cls_score" in w or "cls_logits" in w for w in wrong) else ""
-    raise CheckpointError(
-        f"Teacher checkpoint {path} does not fit this config's model{hint}: "
-        f"{len(wrong)} tensor(s) of another shape, e.g. {wrong[:2]}; {len(missing)} missing, e.g. {missing[:2]}. "
-        "Use a teacher trained with this config's architecture and classes."
-    ) from refused
+    except CheckpointMismatchError as e:
+        # A detector of another shape: say which tensors differ, from the load's own report (any
+        # other refusal, unsafe or unreadable, stands as it is).
+        wrong = [f"{k} {why}" for k, why in e.report["reinitialized"] if why != "not in source"]
+        missing = [k for k, why in e.report["reinitialized"] if why == "not in source"]
+        hint = " (another number of classes?)" if any("cls_score" in w or "cls_logits" in w for w in wrong) else ""
+        raise CheckpointError(
+            f"Teacher checkpoint {path} does not fit this config's model{hint}: "
+            f"{len(wrong)} tensor(s) of another shape, e.g. {wrong[:2]}; {len(missing)} missing, e.g. {missing[:2]}. "
+            "Use a teacher trained with this config's architecture and classes."
+        ) from e
 
 
 @torch.no_grad()

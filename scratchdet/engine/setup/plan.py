@@ -25,13 +25,12 @@ from dataclasses import dataclass
 
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.build import filter_images_with_only_crowd_annotations
 from detectron2.utils import comm
 
 from ...config.checks import epoch_errors
 from ...config.errors import ConfigError, raise_config_errors
 from ...config.keys import get_key, has_key
-from ...data.dataset_dicts import class_count_error, load_checked_dataset
+from ...data.dataset_dicts import class_count_error, drop_unannotated_images, load_checked_dataset
 from ...data.datasets import ensure_dataset_files, register_datasets_from_config
 from ...modeling.needs import config_needs
 from .checks import check_run_config
@@ -139,14 +138,6 @@ def epochs_to_iterations(cfg: CfgNode, train_images: int) -> CfgNode:
     return out
 
 
-def loader_dicts(cfg: CfgNode, dicts: list[dict]) -> list[dict]:
-    """The training loader's share of the checked dicts: images without (non-crowd) annotations
-    dropped when DATALOADER.FILTER_EMPTY_ANNOTATIONS says so (detectron2's rule)."""
-    if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and any("annotations" in d for d in dicts):
-        return filter_images_with_only_crowd_annotations(dicts)
-    return dicts
-
-
 def plan_phase(cfg: CfgNode, world_size: int = 1, training: bool = True, phase: int | None = None,
                check: bool = True) -> PhasePlan:
     """Resolve one phase whose datasets are registered: checks (``check`` False when the caller
@@ -159,14 +150,19 @@ def plan_phase(cfg: CfgNode, world_size: int = 1, training: bool = True, phase: 
     # Filled from the training data where the model says so; an evaluation checks its test set's.
     cfg = resolve_class_counts(cfg, check=False)
     if training:
-        cfg = epochs_to_iterations(cfg, len(loader_dicts(cfg, dicts)))
+        cfg = epochs_to_iterations(cfg, len(drop_unannotated_images(dicts, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)))
     cfg = cfg.clone()
     cfg.freeze()
     return PhasePlan(cfg, phase, dicts)
 
 
-def resolve_config(cfg: CfgNode, training: bool = False) -> CfgNode:
-    """The set-up step for code that builds a model or a loader from a config outside a run
-    (tools, notebooks): datasets registered, checks, class counts; the frozen result."""
+def set_up(cfg: CfgNode, training: bool = False) -> PhasePlan:
+    """The whole set-up step of a single-phase config used outside the runner (a Trainer built in
+    the user's own code, tools, notebooks): datasets registered, then :func:`plan_phase`."""
     register_run_datasets(cfg)
-    return plan_phase(cfg, comm.get_world_size(), training=training).cfg
+    return plan_phase(cfg, comm.get_world_size(), training=training)
+
+
+def resolve_config(cfg: CfgNode, training: bool = False) -> CfgNode:
+    """:func:`set_up`'s frozen config, for code that builds a model or a loader from it."""
+    return set_up(cfg, training).cfg

@@ -22,7 +22,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ...checkpoint import ScratchCheckpointer
 from ...data import build_mapper
+from ...data.dataset_dicts import drop_unannotated_images
 from ...evaluation import build_evaluator
+from ...modeling.conv_bn_fusion import fuse_conv_bn
 from ...modeling.freeze import freeze_part
 from ...modeling.norm_policy import init_for_scratch
 from ...solver import build_optimizer, uses_param_groups
@@ -35,7 +37,8 @@ from ..hooks.prediction_png import PredictionPNGHook
 from ..hooks.registry import build_hooks_from_config
 from ..hooks.time_budget import TimeBudgetHook
 from ..hooks.validation_loss import ValidationLossHook
-from ..setup.plan import checked_dicts, loader_dicts, plan_phase, register_run_datasets
+from ..setup.plan import checked_dicts, set_up
+from .compile import compile_model
 from .cpu_autocast import CPUAutocastTrainer
 from .cpu_threads import configure_cpu
 from .disk_space import warn_if_checkpoints_do_not_fit
@@ -58,8 +61,7 @@ class Trainer(DefaultTrainer):
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
         if train_dicts is None:
-            register_run_datasets(cfg)
-            planned = plan_phase(cfg, comm.get_world_size(), training=True)
+            planned = set_up(cfg, training=True)
             cfg, train_dicts = planned.cfg, planned.train_dicts
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         # On CPU: intra-op threads and loader workers that fit the free cores (SCRATCHDET.CPU).
@@ -70,6 +72,9 @@ class Trainer(DefaultTrainer):
         # The EMA copies the unwrapped model; its first update (after step 1) copies the weights
         # as loaded by resume_or_load, or the checkpoint's average arrives with a resume.
         self.ema = build_model_ema(cfg, model)
+        # torch.compile of the trained model's backbone (SCRATCHDET.CPU.COMPILE), in place, after the
+        # EMA's copy (which stays eager) and before DDP; build_model (--eval-only, export) stays eager.
+        compile_model(model, cfg.SCRATCHDET.CPU.COMPILE, cfg.MODEL.DEVICE)
         device_ids = [comm.get_local_rank()] if cfg.MODEL.DEVICE.startswith("cuda") else None
         model = create_ddp_model(model, broadcast_buffers=False, device_ids=device_ids)
         cpu_bf16 = cfg.MODEL.DEVICE == "cpu" and cfg.SCRATCHDET.CPU.AUTOCAST_BF16
@@ -130,7 +135,8 @@ class Trainer(DefaultTrainer):
         if dataset_dicts is None:
             dataset_dicts = checked_dicts(cfg, cfg.DATASETS.TRAIN, is_train=True, filter_empty=False)
         mapper = build_mapper(cfg, is_train=True, dataset_dicts=dataset_dicts)
-        return build_detection_train_loader(cfg, mapper=mapper, dataset=loader_dicts(cfg, dataset_dicts))
+        kept = drop_unannotated_images(dataset_dicts, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+        return build_detection_train_loader(cfg, mapper=mapper, dataset=kept)
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
@@ -141,6 +147,14 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
         return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def test(cls, cfg: CfgNode, model: torch.nn.Module, evaluators=None):
+        # Every evaluation (periodic, final, --eval-only) comes here: with SCRATCHDET.TEST.FUSE_CONV_BN
+        # it runs on a copy with BN folded into the convs, so the trained model (or EMA) is not changed.
+        if cfg.SCRATCHDET.TEST.FUSE_CONV_BN:
+            model = fuse_conv_bn(model)
+        return super().test(cfg, model, evaluators)
 
     @property
     def eval_model(self) -> torch.nn.Module:
