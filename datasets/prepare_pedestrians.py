@@ -80,7 +80,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wheel_tiles beside this script
 
-from wheel_tiles import coco_json, download_sdist, read_tar_members, tile_grid, write_splits
+from wheel_tiles import coco_json, download_sdist, read_tar_members, scene_list, tile_grid, write_splits
 
 BOXMOT_VERSION = "19.0.0"
 MOT_ROOT = "assets/MOT17-mini/train/"  # inside the sdist's top folder, boxmot-19.0.0/
@@ -345,10 +345,6 @@ def train_opts(out: str) -> str:
 def print_train_command(out: str) -> None:
     print("Train on it with (paths relative to the current directory):\n"
           f"  python train_net.py --config-file {DEMO_CONFIG} {train_opts(out)}")
-
-
-def scene_list(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wheel_tiles beside this script
 
-from wheel_tiles import coco_json, download_wheel, tile_grid, write_splits
+from wheel_tiles import coco_json, download_wheel, scene_list, tile_grid, write_splits
 
 DEEPFOREST_VERSION = "2.1.0"  # the four scenes have the same sizes in every wheel from 1.0.0 to 2.1.0
 DATA = "deepforest/data/"
@@ -215,10 +215,6 @@ def print_train_command(out: str, othersites: bool = True) -> None:
     also = "; trees_othersites is registered too, for --eval-only DATASETS.TEST \"('trees_othersites',)\"" if othersites else ""
     print(f"Train on it with (paths relative to the current directory{also}):\n"
           f"  python train_net.py --config-file {DEMO_CONFIG} {train_opts(out, othersites)}")
-
-
-def scene_list(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -111,3 +111,8 @@ def write_splits(out: str, splits: dict[str, list], pixels: Callable[[object], n
             if not cv2.imwrite(os.path.join(out, split, t.file_name), pixels(t)):
                 sys.exit(f"Could not write {os.path.join(out, split, t.file_name)}.")
         atomic_write_json(to_coco(tiles, f"{description} ({split})"), os.path.join(out, f"{split}.json"))
+
+
+def scene_list(text: str) -> list[str]:
+    """A command-line list of scene names: "A, B" -> ["A", "B"]."""
+    return [s.strip() for s in text.split(",") if s.strip()]
