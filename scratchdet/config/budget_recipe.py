@@ -196,9 +196,9 @@ def schedule_opts(s: Schedule, inp: InputChoice, ims_per_batch: int = IMS_PER_BA
             "SCRATCHDET.AUG.CROP_AFTER_RESIZE", str(inp.crop),
             "SOLVER.IMS_PER_BATCH", str(ims_per_batch), "SOLVER.BASE_LR", str(lr),
             # Steps at 75% and 90% of the schedule (which ends inside the budget), not a cosine: at
-            # 10 minutes on nuclei the cosine cost 3.1 AP against the steps with the same EMA
-            # (docs/own_dataset.md, "which departure costs it"): a short schedule under-fits, and
-            # the cosine lowers the LR from the first step on.
+            # 10 minutes on nuclei (two seeds) the cosine cost 6-11 AP with or without EMA
+            # (docs/own_dataset.md, "Measured: the command against the earlier recipe"): a short
+            # schedule under-fits, and the cosine lowers the LR from the first step on.
             "SOLVER.LR_SCHEDULER_NAME", "WarmupMultiStepLR", "SOLVER.MAX_ITER", str(s.iters),
             "SOLVER.STEPS", str(lr_steps(s.iters)),
             "SOLVER.WARMUP_ITERS", str(s.warmup_iters), "TEST.EVAL_PERIOD", str(s.eval_period),
