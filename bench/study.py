@@ -140,7 +140,7 @@ OWN_DATA = {
                     "tests": {"test": ("datasets/pedestrians/test.json", "datasets/pedestrians/test")},
                     "top_down": False},
 }
-# row -> (rules, minutes, KEY VALUE overrides). budget = the command's rules at the commit a row
+# row -> (rules, minutes, KEY VALUE overrides[, command flags...]). budget = the command's rules at the commit a row
 # names; native = the earlier recipe (whole images, LR steps, no EMA). The ablation rows fix what
 # they test whatever the rules of the day: the rules until f320d54 were cosine + EMA
 # ("cosine_ema_10"); the ablations on nuclei showed the cosine was the cost, and the rules now use
@@ -153,6 +153,9 @@ OWN_ROWS = {
     "cosine_ema_10": ("budget", "10", [*COSINE, "SCRATCHDET.EMA.ENABLED", "True"]),
     "cosine_10": ("budget", "10", [*COSINE, "SCRATCHDET.EMA.ENABLED", "False"]),
     "steps_ema_10": ("native", "10", ["SCRATCHDET.EMA.ENABLED", "True"]),
+    # Rule (1)'s bound on the median object (--object-px, default 64): smaller objects, cheaper steps.
+    "obj24_10": ("budget", "10", [], "--object-px", "24"), "obj32_10": ("budget", "10", [], "--object-px", "32"),
+    "obj24_40": ("budget", "40", [], "--object-px", "24"), "obj32_40": ("budget", "40", [], "--object-px", "32"),
 }
 
 
@@ -160,7 +163,7 @@ def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
     name = "own_data"
     if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored(name)):
         sys.exit(f"{name}/{dataset}/{row} seed {seed} is stored already.")
-    rules, minutes, overrides = OWN_ROWS[row]
+    rules, minutes, overrides, *flags = OWN_ROWS[row]
     spec = OWN_DATA[dataset]
     out = os.path.join(OUT, name, dataset, f"{row}_s{seed}")
     if os.path.isdir(out):  # a budget row is not resumable: its clock started with the first chunk
@@ -169,7 +172,7 @@ def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
         shutil.rmtree(out)
     top_down = ["--top-down"] if spec.get("top_down", True) else []
     cmd = [sys.executable, "tools/train_own_data.py", "--train-json", spec["train"][0], "--images", spec["train"][1],
-           "--minutes", minutes, "--output", out, *top_down, "--seed", str(seed), "--rules", rules, *FIXED_THREADS, *overrides]
+           "--minutes", minutes, "--output", out, *top_down, "--seed", str(seed), "--rules", rules, *flags, *FIXED_THREADS, *overrides]
     print("Running", name, dataset, row, "seed", seed, flush=True)
     t0 = time.time()
     busy0, own0 = _cpu_seconds()
@@ -198,7 +201,7 @@ def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
     train_eval = os.path.join(out, "train_eval", "eval_results.json")
     result = {
         "study": name, "dataset": dataset, "row": row, "seed": seed, "rules": rules, "minutes": float(minutes),
-        "overrides": overrides,
+        "overrides": [*flags, *overrides],
         "wall_seconds": round(wall, 1), "neighbour_core_share": round(neighbour, 3),
         "phase1_iters": plan["schedule"]["phase1_iters"], "phase2_iters": plan["schedule"]["iters"],
         "passes": plan["schedule"]["passes"], "input": plan["input"], "s_per_iter": plan["timings"]["s_per_iter"],
@@ -235,7 +238,7 @@ def own_data_table() -> str:
         for r in OWN_ROWS:
             got = [x for x in rows if x["dataset"] == d and x["row"] == r]
             if not got:
-                if not r.startswith(("cosine", "steps")):  # ablations: listed where they ran
+                if not r.startswith(("cosine", "steps", "obj")):  # ablations: listed where they ran
                     lines.append(f"| {d} | {r} | 0 | not run | | | | | | |")
                 continue
             ap = [x["box_AP"] for x in got]

@@ -47,6 +47,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rules", default="budget", choices=("budget", "native"),
                     help="native: the earlier recipe (whole images at their size, LR steps, no EMA) at the same "
                          "budget, to compare with")
+    ap.add_argument("--object-px", type=float, default=None,
+                    help="scale the images down until the median object side is at most this many pixels "
+                         "(default 64: the rules' bound; smaller buys cheaper steps, larger keeps detail)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output with its chosen config")
     ap.add_argument("--config-file", default=BASE, help="the base config (model, augmentation) the choice starts from")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides, applied last")
@@ -72,7 +75,8 @@ def main(args: argparse.Namespace) -> str:
     from scratchdet.engine.run.own_data import CHOSEN, PLAN, TRAIN, Request, plan, summarise
 
     req = Request(args.train_json, args.images, args.output, args.minutes or 0.0, args.config_file, args.val_json,
-                  args.val_images, args.val_fraction, args.seed, args.top_down, args.rules, list(args.opts))
+                  args.val_images, args.val_fraction, args.seed, args.top_down, args.rules, list(args.opts),
+                  **({} if args.object_px is None else {"object_px": args.object_px}))
     chosen = os.path.join(args.output, CHOSEN)
     if args.resume:
         if not os.path.isfile(chosen) or not os.path.isfile(os.path.join(args.output, PLAN)):

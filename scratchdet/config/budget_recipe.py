@@ -83,14 +83,15 @@ class Schedule:
 
 
 def choose_input(median_short_side: float, max_aspect: float, object_px_p50: float, object_px_p95: float,
-                 divisibility: int = 32) -> InputChoice:
-    """Rules (1) and (2). Sizes are in the images' own pixels."""
+                 divisibility: int = 32, max_median_object_px: float = MAX_MEDIAN_OBJECT_PX) -> InputChoice:
+    """Rules (1) and (2). Sizes are in the images' own pixels; ``max_median_object_px`` is rule
+    (1)'s bound (``--object-px`` of the command)."""
     scale = 1.0
     reason = f"objects kept at their size (median {object_px_p50:.0f} px)"
-    if object_px_p50 > MAX_MEDIAN_OBJECT_PX:
-        scale = max(MIN_SCALE, MAX_MEDIAN_OBJECT_PX / object_px_p50)
+    if object_px_p50 > max_median_object_px:
+        scale = max(MIN_SCALE, max_median_object_px / object_px_p50)
         reason = (f"images scaled by {scale:.2f}: the median object ({object_px_p50:.0f} px) needs no more than "
-                  f"{MAX_MEDIAN_OBJECT_PX:.0f} px")
+                  f"{max_median_object_px:.0f} px")
     # The model pads its input to its size divisibility: the test size itself needs no rounding.
     test = max(divisibility, int(round(median_short_side * scale)))
     max_size = int(math.ceil(test * max_aspect / divisibility) * divisibility)

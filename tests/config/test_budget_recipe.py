@@ -30,6 +30,12 @@ def test_large_objects_shrink_the_images_and_small_images_are_not_cropped():
     assert small.test_size == 128 and small.crop == 0
 
 
+def test_a_lower_object_bound_shrinks_the_images_to_it():
+    inp = choose_input(400, 1.0, object_px_p50=40, object_px_p95=70, max_median_object_px=24)
+    assert inp.scale == pytest.approx(0.6, abs=0.01) and inp.test_size == 240
+    assert inp.crop == 0  # the 256 px crop floor is above the 240 px images: whole images
+
+
 def test_schedule_fills_the_budget_without_passing_it():
     t = Timings(s_per_iter=2.0, s_per_iter_phase1=0.0, eval_s_per_image=0.5, start_s=10)
     s = choose_schedule(2400, 60, t, train_images=27, val_images=11, train_eval_images=27, allow_phase1=False)

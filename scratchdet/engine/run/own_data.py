@@ -23,6 +23,7 @@ from detectron2.engine import HookBase
 from ...config import load_config_file
 from ...config.budget_recipe import (
     IMS_PER_BATCH,
+    MAX_MEDIAN_OBJECT_PX,
     MIN_PASSES_AT_TARGET,
     PHASE1_SCALE,
     InputChoice,
@@ -69,6 +70,7 @@ class Request:
     top_down: bool = False          # no "up" in the images (aerial, microscopy): v-flips, 90° rotations
     rules: str = "budget"           # "native": the earlier recipe (whole images, step LR, no EMA), to compare
     opts: list[str] = field(default_factory=list)
+    object_px: float = MAX_MEDIAN_OBJECT_PX  # images are scaled down until the median object is at most this
 
 
 def check_request(r: Request) -> None:
@@ -85,6 +87,9 @@ def check_request(r: Request) -> None:
         raise ConfigError(f"--val-fraction {r.val_fraction}: give a fraction between 0 and 1 (e.g. 0.2).")
     if r.rules not in ("budget", "native"):
         raise ConfigError(f"--rules {r.rules}: use 'budget' (the default) or 'native'.")
+    if not (r.object_px >= 8 and math.isfinite(r.object_px)):
+        raise ConfigError(f"--object-px {r.object_px}: give the largest median object side in pixels to train at, "
+                          f"8 or more (default {MAX_MEDIAN_OBJECT_PX:.0f}).")
     if os.path.isfile(r.output):
         raise ConfigError(f"--output {r.output} is a file: give a folder.")
     if any(os.path.exists(os.path.join(r.output, f)) for f in (PLAN, "metrics.json", "last_checkpoint", "phase1")):
@@ -213,7 +218,7 @@ def plan(r: Request, t_start: float) -> dict:
     native = r.rules == "native"
     inp = (native_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"]) if native else
            choose_input(stats["image_short_side"]["median"], stats["max_aspect_ratio"],
-                        stats["box_size_px"][50], stats["box_size_px"][95]))
+                        stats["box_size_px"][50], stats["box_size_px"][95], max_median_object_px=r.object_px))
     masks = _has_masks(train_dicts)
     # Anchors and caps from the boxes as the model sees them: each image resized to the test size.
     data_opts, scales = _data_opts(r, dataset_statistics(train_dicts, classes, inp.test_size), inp, cfg0, masks)
