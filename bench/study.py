@@ -154,7 +154,7 @@ OWN_ROWS = {
     "cosine_10": ("budget", "10", [*COSINE, "SCRATCHDET.EMA.ENABLED", "False"]),
     "steps_ema_10": ("native", "10", ["SCRATCHDET.EMA.ENABLED", "True"]),
     # Rule (1)'s bound on the median object (--object-px, default 64): smaller objects, cheaper steps.
-    "obj24_10": ("budget", "10", [], "--object-px", "24"), "obj32_10": ("budget", "10", [], "--object-px", "32"),
+    "obj16_10": ("budget", "10", [], "--object-px", "16"), "obj24_10": ("budget", "10", [], "--object-px", "24"), "obj32_10": ("budget", "10", [], "--object-px", "32"),
     "obj24_40": ("budget", "40", [], "--object-px", "24"), "obj32_40": ("budget", "40", [], "--object-px", "32"),
 }
 
