@@ -155,6 +155,8 @@ OWN_ROWS = {
     "steps_ema_10": ("native", "10", ["SCRATCHDET.EMA.ENABLED", "True"]),
     # Rule (1)'s bound on the median object (--object-px, default 64): smaller objects, cheaper steps.
     "obj16_10": ("budget", "10", [], "--object-px", "16"), "obj24_10": ("budget", "10", [], "--object-px", "24"), "obj32_10": ("budget", "10", [], "--object-px", "32"),
+    # obj32 without its training crops (whole images): which of the two changes bought the AP.
+    "obj32_whole_10": ("budget", "10", ["SCRATCHDET.AUG.CROP_AFTER_RESIZE", "0"], "--object-px", "32"),
     "obj24_40": ("budget", "40", [], "--object-px", "24"), "obj32_40": ("budget", "40", [], "--object-px", "32"),
 }
 

@@ -286,7 +286,8 @@ def reading(train_ap: float | None, val_ap: float, curve: list[tuple[int, float]
         return "Train AP not measured (evaluating the training images would not fit the budget)." + more
     if train_ap < 40:
         return (f"Under-fitting: the model reaches only {train_ap:.1f} AP on its own training images. Give more "
-                "--minutes (or a GPU); check the anchors and input size in plan.json." + more)
+                "--minutes (or a GPU), or a smaller --object-px (smaller images: cheaper steps); check the anchors "
+                "and input size in plan.json." + more)
     if val_ap < 0.6 * train_ap:
         return (f"Over-fitting: {train_ap:.1f} AP on the training images against {val_ap:.1f} on validation. "
                 "The best checkpoint stops early already; annotate more scenes, or add exact-invariance "
