@@ -49,7 +49,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                          "budget, to compare with")
     ap.add_argument("--object-px", type=float, default=None,
                     help="scale the images down until the median object side is at most this many pixels "
-                         "(default 64: the rules' bound; smaller buys cheaper steps, larger keeps detail)")
+                         "(default 16, the rules' bound: smaller objects are cheaper steps; larger keeps detail)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output with its chosen config")
     ap.add_argument("--config-file", default=BASE, help="the base config (model, augmentation) the choice starts from")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides, applied last")

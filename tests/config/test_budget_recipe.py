@@ -14,8 +14,13 @@ from scratchdet.config.budget_recipe import (
 )
 
 
-def test_aerial_tiles_keep_their_scale_and_train_on_crops():
+def test_aerial_tiles_shrink_to_the_object_bound():
     inp = choose_input(400, 1.0, object_px_p50=40, object_px_p95=70)
+    assert inp.scale == pytest.approx(0.4) and inp.test_size == 160 and inp.crop == 0  # 16 px / 40 px
+
+
+def test_large_images_train_on_crops():
+    inp = choose_input(400, 1.0, object_px_p50=40, object_px_p95=70, max_median_object_px=64)
     assert inp.test_size == 400 and inp.scale == 1.0
     assert inp.scale == pytest.approx(inp.test_size / 400)
     assert inp.crop == 288  # 4 x 70 px rounded up to 32, above the 256 floor, below the image
@@ -24,7 +29,7 @@ def test_aerial_tiles_keep_their_scale_and_train_on_crops():
 
 def test_large_objects_shrink_the_images_and_small_images_are_not_cropped():
     big = choose_input(800, 1.33, object_px_p50=256, object_px_p95=400)
-    assert big.scale == pytest.approx(0.25, abs=0.02)  # 64 / 256
+    assert big.scale == pytest.approx(0.25, abs=0.02)  # 16 / 256 is below the 0.25 floor
     assert big.crop == 0  # 4 x 100 px at that scale does not fit in a 200 px image
     small = choose_input(128, 1.0, object_px_p50=16, object_px_p95=27)
     assert small.test_size == 128 and small.crop == 0
