@@ -157,7 +157,8 @@ OWN_ROWS = {
     # below, 16 since): smaller objects, cheaper steps. Trees and pedestrians rows stored as
     # budget_10 at the 64 px bound were renamed obj64_10 (keeping their commit and "renamed_from").
     "obj64_10": ("budget", "10", [], "--object-px", "64"), "obj64_40": ("budget", "40", [], "--object-px", "64"),
-    "obj16_10": ("budget", "10", [], "--object-px", "16"), "obj24_10": ("budget", "10", [], "--object-px", "24"), "obj32_10": ("budget", "10", [], "--object-px", "32"),
+    "obj16_10": ("budget", "10", [], "--object-px", "16"), "obj24_10": ("budget", "10", [], "--object-px", "24"),
+    "obj32_10": ("budget", "10", [], "--object-px", "32"),
     # obj32 without its training crops (whole images): which of the two changes bought the AP.
     "obj32_whole_10": ("budget", "10", ["SCRATCHDET.AUG.CROP_AFTER_RESIZE", "0"], "--object-px", "32"),
     "obj24_40": ("budget", "40", [], "--object-px", "24"), "obj32_40": ("budget", "40", [], "--object-px", "32"),
