@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 # minutes (docs/own_dataset.md, "Object size"): aerial crowns of median 41 px scaled to 32 / 24 /
 # 16 px gave 0.8 / 5.3 / 7.8 box AP on another scene against 1.2 at their size (seed 0; two seeds
 # at 16 and at their size: 7.5 +- 0.4 against 1.0 +- 0.2), and nuclei of
-# 22 px scaled to 16 tied (51.3 against 51.3-53.4): a smaller image is a cheaper step, and a
+# 22 px scaled to 16 tied (53.1 +- 2.6 against 53.4 +- 3.6): a smaller image is a cheaper step, and a
 # detector from scratch on a budget learns more from more steps than from detail.
 MAX_MEDIAN_OBJECT_PX = 16.0
 # Never shrink the images below this share of their size (small objects must stay visible).
