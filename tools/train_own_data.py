@@ -81,8 +81,10 @@ def main(args: argparse.Namespace) -> str:
     if args.resume:
         if not os.path.isfile(chosen) or not os.path.isfile(os.path.join(args.output, PLAN)):
             raise ConfigError(f"--resume: {args.output} has no {CHOSEN} and {PLAN}; run without --resume first.")
-        if args.opts:
-            raise ConfigError(f"--resume continues {chosen} as it is: overrides ({' '.join(args.opts)}) are not "
+        # A new choice would not be applied to a run whose config is chosen already: refused, not ignored.
+        given = [*args.opts, *(["--object-px", f"{args.object_px:g}"] if args.object_px is not None else [])]
+        if given:
+            raise ConfigError(f"--resume continues {chosen} as it is: overrides ({' '.join(given)}) are not "
                               "applied; edit that file, or start a new --output.")
     else:
         p = plan(req, t_start)

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 
 # (1) Objects are kept at their own size unless the median is larger than this. Measured at 10
-# minutes (docs/own_dataset.md, "Object size"): aerial crowns of median 41 px scaled to 32 / 24 /
+# minutes (docs/own_dataset.md, "Measured: the object size"): aerial crowns of median 41 px scaled to 32 / 24 /
 # 16 px gave 0.8 / 5.3 / 7.8 box AP on another scene against 1.2 at their size (seed 0; two seeds
 # at 16 and at their size: 7.5 +- 0.4 against 1.0 +- 0.2), and nuclei of
 # 22 px scaled to 16 tied (53.1 +- 2.6 against 53.4 +- 3.6): a smaller image is a cheaper step, and a

@@ -72,6 +72,11 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
     assert "no such file" in _refused(["--train-json", str(tmp_path / "nope.json"), *base, "--minutes", "5"], capsys)
     assert "--minutes" in _refused(["--train-json", train_json, *base, "--minutes", "0"], capsys)
     assert "--object-px" in _refused(["--train-json", train_json, *base, "--minutes", "5", "--object-px", "2"], capsys)
+    done = tmp_path / "done"  # a run whose config is chosen: --resume takes no new choice
+    done.mkdir()
+    (done / "config_chosen.yaml").write_text("")
+    (done / "plan.json").write_text("{}")
+    assert "--object-px 24" in _refused(["--output", str(done), "--resume", "--object-px", "24"], capsys)
     # a budget that cannot hold the probe, one evaluation and a few steps: the minimum is named
     # (on box-only data: the command decides MASK_ON from the json before its checks)
     boxes = json.load(open(train_json))
