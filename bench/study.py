@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 
 from common import FIXED_THREADS, NUCLEI, REPO, metrics, run
 
+from scratchdet.config.budget_recipe import tta_opts
+
 RESULTS = os.path.join(REPO, "bench", "results")
 OUT = os.path.join(REPO, "output", "study")
 COMMON = ["SCRATCHDET.VIS.NUM_IMAGES", "0", "SCRATCHDET.CHECKPOINT.MAX_TO_KEEP", "1"]
@@ -202,18 +204,7 @@ def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
         sys.exit(f"VOID: other processes used {neighbour:.2f} of a core while {name}/{dataset}/{row} seed {seed} ran.")
     plan = json.load(open(os.path.join(out, "plan.json")))
     best = json.load(open(os.path.join(out, "model_best.json")))
-    chosen = os.path.join(out, "config_chosen.yaml")
-    import yaml
-
-    coco = yaml.safe_load(open(chosen))["SCRATCHDET"]["DATA"]["COCO"]
-    tests = {}
-    for tname, (j, root) in spec["tests"].items():
-        reg = str([*coco, [f"own_test_{tname}", j, root]])
-        ev_dir = os.path.join(out, f"test_{tname}")
-        run(["--config-file", chosen, "--eval-only", "SCRATCHDET.DATA.COCO", reg, "DATASETS.TEST", f"('own_test_{tname}',)",
-             "MODEL.WEIGHTS", os.path.join(out, "model_best.pth"), "OUTPUT_DIR", ev_dir])
-        res = json.load(open(os.path.join(ev_dir, "eval_results.json")))["bbox"]
-        tests[tname] = {"AP": res["AP"], "AP50": res["AP50"]}
+    tests = _own_tests(out, spec)
     train_eval = os.path.join(out, "train_eval", "eval_results.json")
     result = {
         "study": name, "dataset": dataset, "row": row, "seed": seed, "rules": rules, "minutes": float(minutes),
@@ -234,6 +225,44 @@ def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
     return result
 
 
+def _own_tests(out: str, spec: dict) -> dict:
+    """model_best.pth of a row's folder on each test set: plain and with the command's test-time
+    augmentation (TEST.AUG sizes from the chosen test size)."""
+    import yaml
+
+    chosen = yaml.safe_load(open(os.path.join(out, "config_chosen.yaml")))
+    coco, inp = chosen["SCRATCHDET"]["DATA"]["COCO"], chosen["INPUT"]
+    tests = {}
+    for tname, (j, root) in spec["tests"].items():
+        reg = str([*coco, [f"own_test_{tname}", j, root]])
+        ev_dir = os.path.join(out, f"test_{tname}")
+        run(["--config-file", os.path.join(out, "config_chosen.yaml"), "--eval-only", "SCRATCHDET.DATA.COCO", reg,
+             "DATASETS.TEST", f"('own_test_{tname}',)", "MODEL.WEIGHTS", os.path.join(out, "model_best.pth"),
+             "OUTPUT_DIR", ev_dir, "TEST.AUG.ENABLED", "True", *tta_opts(inp["MIN_SIZE_TEST"], inp["MAX_SIZE_TEST"])])
+        res = json.load(open(os.path.join(ev_dir, "eval_results.json")))
+        tests[tname] = {"AP": res["bbox"]["AP"], "AP50": res["bbox"]["AP50"],
+                        "AP_TTA": res["bbox_TTA"]["AP"], "AP50_TTA": res["bbox_TTA"]["AP50"]}
+    return tests
+
+
+def own_data_tta(dataset: str, row: str, seed: int) -> dict:
+    """Test-time augmentation of a row stored before the harness measured it, from the row's folder
+    (its model_best.pth): one line in bench/results/own_data_tta.jsonl, which the table reads."""
+    if not any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored("own_data")):
+        sys.exit(f"own_data/{dataset}/{row} seed {seed} is not stored: run it (it measures TTA itself).")
+    if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored("own_data_tta")):
+        sys.exit(f"own_data_tta/{dataset}/{row} seed {seed} is stored already.")
+    out = os.path.join(OUT, "own_data", dataset, f"{row}_s{seed}")
+    if not os.path.isfile(os.path.join(out, "model_best.pth")):
+        sys.exit(f"{out}/model_best.pth is not on this machine: the row's model is needed.")
+    result = {"study": "own_data_tta", "dataset": dataset, "row": row, "seed": seed,
+              "tests": _own_tests(out, OWN_DATA[dataset]), "commit": _commit(), "date": time.strftime("%Y-%m-%d")}
+    with open(os.path.join(RESULTS, "own_data_tta.jsonl"), "a") as f:
+        f.write(json.dumps(result) + "\n")
+    print(json.dumps(result))
+    return result
+
+
 def _own_curve(out: str) -> list[tuple[int, float]]:
     folder = os.path.join(out, "phase2") if os.path.isdir(os.path.join(out, "phase2")) else out
     return [(r["iteration"] + 1, r["bbox/AP"]) for r in metrics(folder) if "bbox/AP" in r]
@@ -248,22 +277,30 @@ def own_data_table() -> str:
     rows = stored("own_data")
     lines = ["own_data: tools/train_own_data.py (rules budget) against the earlier recipe (native) at the same "
              "wall-clock budget; test = other scenes", "",
-             "| dataset | row | seeds | test box AP (mean ± sd) | other tests | val AP | train AP | iters (phase 1) | wall s "
-             "| commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| dataset | row | seeds | test box AP (mean ± sd) | other tests | with TTA | val AP | train AP | iters (phase 1) "
+             "| wall s | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in OWN_DATA:
         for r in OWN_ROWS:
             got = [x for x in rows if x["dataset"] == d and x["row"] == r]
             if not got:
                 if not r.startswith(("cosine", "steps", "obj")):  # ablations: listed where they ran
-                    lines.append(f"| {d} | {r} | 0 | not run | | | | | | |")
+                    lines.append(f"| {d} | {r} | 0 | not run | | | | | | | |")
                 continue
             ap = [x["box_AP"] for x in got]
             sd = statistics.stdev(ap) if len(ap) > 1 else float("nan")
             others = "; ".join(f"{t} {statistics.mean(x['tests'][t]['AP'] for x in got):.1f}"
                                for t in list(got[0]["tests"])[1:])
+            # test-time augmentation (rows since it was added): every test, in the order of the columns before
+            posthoc = {(x["dataset"], x["row"], x["seed"]): x["tests"] for x in stored("own_data_tta")}
+            tta = [{**x, "tests": posthoc.get((x["dataset"], x["row"], x["seed"]), x["tests"])} for x in got]
+            tta = [x for x in tta if "AP_TTA" in x["tests"][next(iter(x["tests"]))]]
+            tta_s = "; ".join(f"{statistics.mean(x['tests'][t]['AP_TTA'] for x in tta):.1f}" for t in got[0]["tests"]
+                              if tta)
+            if 0 < len(tta) < len(got):  # how many of the seeds have it
+                tta_s += f" ({len(tta)} seeds)"
             tr = [x["train_box_AP"] for x in got if x["train_box_AP"] is not None]
             tr_s = f"{statistics.mean(tr):.1f}" if tr else "n/a"
-            lines.append(f"| {d} | {r} | {len(got)} | {statistics.mean(ap):.1f} ± {sd:.1f} | {others} | "
+            lines.append(f"| {d} | {r} | {len(got)} | {statistics.mean(ap):.1f} ± {sd:.1f} | {others} | {tta_s} | "
                          f"{statistics.mean(x['val_box_AP'] for x in got):.1f} | {tr_s} | "
                          f"{_span([x['phase2_iters'] for x in got])} ({_span([x['phase1_iters'] for x in got])}) | "
                          f"{statistics.mean(x['wall_seconds'] for x in got):.0f} | "
@@ -464,6 +501,10 @@ def main() -> None:
     r.add_argument("dataset")
     r.add_argument("row")
     r.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("tta", help="own_data: test-time augmentation of a stored row, from its folder")
+    t.add_argument("dataset", choices=list(OWN_DATA))
+    t.add_argument("row", choices=list(OWN_ROWS))
+    t.add_argument("--seed", type=int, default=0)
     for cmd in ("next", "table"):
         p = sub.add_parser(cmd)
         p.add_argument("study", choices=sorted([*STUDIES, "own_data"]))
@@ -478,6 +519,8 @@ def main() -> None:
         if a.dataset not in OWN_DATA or a.row not in OWN_ROWS:
             sys.exit(f"own_data: datasets {list(OWN_DATA)}, rows {list(OWN_ROWS)}.")
         run_own_data_row(a.dataset, a.row, a.seed)
+    elif a.cmd == "tta":
+        own_data_tta(a.dataset, a.row, a.seed)
     elif a.cmd == "table" and a.study == "own_data":
         print(own_data_table())
     elif a.cmd == "run":

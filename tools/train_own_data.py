@@ -29,7 +29,18 @@ import sys  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from scratchdet.config.budget_recipe import MAX_MEDIAN_OBJECT_PX  # noqa: E402
+
 BASE = os.path.join(REPO, "configs", "OwnData", "own_data_base.yaml")
+VAL_FRACTION = 0.2
+CHOICE_FLAGS = ("train_json", "images", "val_json", "val_images", "val_fraction", "minutes", "top_down", "seed", "rules",
+                "object_px", "config_file")
+
+
+def _flag(key: str, value: object) -> str:
+    """A given flag as the user typed it (for the --resume refusal)."""
+    flag = "--" + key.replace("_", "-")
+    return flag if value is True else f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,22 +49,31 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--images", default="", help="folder of the training images (file_name is relative to it)")
     ap.add_argument("--val-json", default="", help="COCO json of validation images (else --val-fraction of the training json)")
     ap.add_argument("--val-images", default="")
-    ap.add_argument("--val-fraction", type=float, default=0.2, help="held-out share of the training json without --val-json")
+    ap.add_argument("--val-fraction", type=float, default=None,
+                    help=f"held-out share of the training json without --val-json (default {VAL_FRACTION:g})")
     ap.add_argument("--minutes", type=float, default=None, help="wall-clock budget of the whole command")
     ap.add_argument("--output", required=True)
     ap.add_argument("--top-down", action="store_true",
                     help="the images have no 'up' (aerial, microscopy): add vertical flips and 90-degree rotations")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rules", default="budget", choices=("budget", "native"),
-                    help="native: the earlier recipe (whole images at their size, LR steps, no EMA) at the same "
-                         "budget, to compare with")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the split and the training (default 0)")
+    ap.add_argument("--rules", default=None, choices=("budget", "native"),
+                    help="budget (default): the command's rules; native: the earlier recipe (whole images at "
+                         "their size, LR steps, no EMA) at the same budget, to compare with")
     ap.add_argument("--object-px", type=float, default=None,
                     help="scale the images down until the median object side is at most this many pixels "
-                         "(default 16, the rules' bound: smaller objects are cheaper steps; larger keeps detail)")
+                         f"(default {MAX_MEDIAN_OBJECT_PX:g}, the rules' bound: smaller objects are cheaper steps; "
+                         "larger keeps detail)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output with its chosen config")
-    ap.add_argument("--config-file", default=BASE, help="the base config (model, augmentation) the choice starts from")
+    ap.add_argument("--config-file", default=None,
+                    help="the base config (model, augmentation) the choice starts from (default configs/OwnData/own_data_base.yaml)")
     ap.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides, applied last")
     args = ap.parse_args(argv)
+    # The flags that shape a new choice; --resume continues the chosen config and applies none of them.
+    args.choice_flags = [_flag(k, getattr(args, k)) for k in CHOICE_FLAGS if getattr(args, k) not in (None, "", False)]
+    args.config_file = args.config_file or BASE
+    args.seed = 0 if args.seed is None else args.seed
+    args.rules = args.rules or "budget"
+    args.val_fraction = VAL_FRACTION if args.val_fraction is None else args.val_fraction
     if not args.resume:
         missing = [f for f, v in (("--train-json", args.train_json), ("--images", args.images),
                                   ("--minutes", "" if args.minutes is None else "set")) if not v]
@@ -82,10 +102,10 @@ def main(args: argparse.Namespace) -> str:
         if not os.path.isfile(chosen) or not os.path.isfile(os.path.join(args.output, PLAN)):
             raise ConfigError(f"--resume: {args.output} has no {CHOSEN} and {PLAN}; run without --resume first.")
         # A new choice would not be applied to a run whose config is chosen already: refused, not ignored.
-        given = [*args.opts, *(["--object-px", f"{args.object_px:g}"] if args.object_px is not None else [])]
+        given = [*args.choice_flags, *args.opts]
         if given:
-            raise ConfigError(f"--resume continues {chosen} as it is: overrides ({' '.join(given)}) are not "
-                              "applied; edit that file, or start a new --output.")
+            raise ConfigError(f"--resume continues {chosen} as it is: {' '.join(given)} would not be applied; "
+                              "give only --output and --resume, edit that file, or start a new --output.")
     else:
         p = plan(req, t_start)
         print(f"[train_own_data] {p['schedule']['reason']}; {p['input']['reason']}; config in {chosen}", flush=True)

@@ -93,3 +93,32 @@ def test_two_processes_on_cpu(tmp_path):
     final = torch.load(os.path.join(out, "model_final.pth"), weights_only=True)
     assert final["ema"] == {"updates": 4} and final["model"].keys() == final["raw_model"].keys()
     assert json.load(open(os.path.join(out, "final_results.json")))["bbox"]["AP"] >= 0
+
+
+TTA_OPTS = ["TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(80, 96, 112)", "TEST.AUG.MAX_SIZE", "160"]
+
+
+def test_eval_only_with_test_time_augmentation(trained, tmp_path):
+    """TEST.AUG as in detectron2's tools/train_net.py: the plain results and "<task>_TTA" beside them."""
+    out, _ = trained
+    run_train_net(["--config-file", DEMO_CONFIG, "--eval-only", *TINY_OPTS, *TTA_OPTS,
+                   "MODEL.WEIGHTS", os.path.join(out, "model_final.pth"), "OUTPUT_DIR", str(tmp_path)])
+    res = json.load(open(tmp_path / "eval_results.json"))
+    assert set(res) == {"bbox", "segm", "bbox_TTA", "segm_TTA"}
+    assert all(0 <= res[k]["AP"] <= 100 for k in res)
+    assert os.path.isfile(tmp_path / "inference_TTA" / "coco_instances_results.json")
+
+
+def test_training_ends_with_one_test_time_augmented_evaluation(tmp_path):
+    run_train_net(["--config-file", DEMO_CONFIG, *TINY_OPTS, *TTA_OPTS, "SOLVER.MAX_ITER", "3", "TEST.EVAL_PERIOD", "0",
+                   "SOLVER.STEPS", "()", "OUTPUT_DIR", str(tmp_path), "MODEL.MASK_ON", "False"])
+    tta = [m for m in metrics(str(tmp_path)) if "bbox_TTA/AP" in m]
+    assert len(tta) == 1 and tta[0]["iteration"] == 2
+
+
+def test_test_time_augmentation_refuses_a_model_without_it():
+    from scratchdet.config import ConfigError, get_scratchdet_cfg
+    from scratchdet.engine.train.trainer import Trainer
+
+    with pytest.raises(ConfigError, match="TEST.AUG.ENABLED"):
+        Trainer.test_with_TTA(get_scratchdet_cfg(), torch.nn.Linear(1, 1))

@@ -77,6 +77,9 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
     (done / "config_chosen.yaml").write_text("")
     (done / "plan.json").write_text("{}")
     assert "--object-px 24" in _refused(["--output", str(done), "--resume", "--object-px", "24"], capsys)
+    # every flag that shapes a new choice is refused with --resume, not silently dropped
+    line = _refused(["--output", str(done), "--resume", "--seed", "1", "--top-down", "--minutes", "5"], capsys)
+    assert "--minutes 5" in line and "--top-down" in line and "--seed 1" in line
     # a budget that cannot hold the probe, one evaluation and a few steps: the minimum is named
     # (on box-only data: the command decides MASK_ON from the json before its checks)
     boxes = json.load(open(train_json))

@@ -127,6 +127,8 @@ def evaluate(cfg: CfgNode, resume: bool):
     checkpointer = ScratchCheckpointer.from_config(cfg, model, save_dir=cfg.OUTPUT_DIR, for_evaluation=True)
     checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
     results = Trainer.test(cfg, model)
+    if cfg.TEST.AUG.ENABLED:  # detectron2's TTA, beside the plain results (as its tools/train_net.py)
+        results.update(Trainer.test_with_TTA(cfg, model))
     save_results(cfg.OUTPUT_DIR, results, "eval_results.json")
     if comm.is_main_process():
         verify_results(cfg, results)

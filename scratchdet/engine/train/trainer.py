@@ -7,6 +7,7 @@ and multi-process training that also works on CPU (gloo)."""
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 
 import torch
@@ -15,12 +16,14 @@ from detectron2.data import build_detection_test_loader, build_detection_train_l
 from detectron2.engine import AMPTrainer, DefaultTrainer, SimpleTrainer, TrainerBase, create_ddp_model
 from detectron2.engine import hooks as d2_hooks
 from detectron2.evaluation import verify_results
+from detectron2.modeling import GeneralizedRCNN, GeneralizedRCNNWithTTA
 from detectron2.utils import comm
 from detectron2.utils.events import EventStorage
 from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ...checkpoint import ScratchCheckpointer
+from ...config.errors import ConfigError
 from ...data import build_mapper
 from ...data.dataset_dicts import drop_unannotated_images
 from ...evaluation import build_evaluator
@@ -156,6 +159,23 @@ class Trainer(DefaultTrainer):
             model = fuse_conv_bn(model)
         return super().test(cfg, model, evaluators)
 
+    @classmethod
+    def test_with_TTA(cls, cfg: CfgNode, model: torch.nn.Module) -> dict:
+        """detectron2's test-time augmentation (TEST.AUG: each image at every MIN_SIZES, flipped with
+        FLIP, detections merged by NMS), as detectron2's tools/train_net.py runs it; results under
+        "<task>_TTA" (e.g. "bbox_TTA"), evaluator files in OUTPUT_DIR/inference_TTA."""
+        if not isinstance(model, GeneralizedRCNN):
+            raise ConfigError(f"TEST.AUG.ENABLED: test-time augmentation is detectron2's for R-CNN models "
+                              f"(GeneralizedRCNN); {type(model).__name__} has none. Set TEST.AUG.ENABLED False.")
+        logger.info(f"Test-time augmentation: sizes {tuple(cfg.TEST.AUG.MIN_SIZES)}, flip {cfg.TEST.AUG.FLIP}")
+        if cfg.SCRATCHDET.TEST.FUSE_CONV_BN:
+            model = fuse_conv_bn(model)
+        tta = GeneralizedRCNNWithTTA(cfg, model)
+        evaluators = [cls.build_evaluator(cfg, name, os.path.join(cfg.OUTPUT_DIR, "inference_TTA"))
+                      for name in cfg.DATASETS.TEST]
+        res = DefaultTrainer.test(cfg, tta, evaluators)
+        return {f"{k}_TTA": v for k, v in res.items()}
+
     @property
     def eval_model(self) -> torch.nn.Module:
         """The model that evaluation and the predictions PNG use: the EMA when enabled."""
@@ -221,6 +241,9 @@ class Trainer(DefaultTrainer):
         # detectron2's EvalHook evaluates self.model; ours evaluates eval_model (the EMA if any).
         ret = [d2_hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, self._test_and_save_results)
                if isinstance(h, d2_hooks.EvalHook) else h for h in ret]
+        if self.cfg.TEST.AUG.ENABLED:  # as detectron2's tools/train_net.py: TTA once, after training
+            at = next(i for i, h in enumerate(ret) if isinstance(h, d2_hooks.EvalHook)) + 1
+            ret.insert(at, d2_hooks.EvalHook(0, lambda: self.test_with_TTA(self.cfg, self.eval_model)))
         if self.ema is not None:  # after the LR scheduler, before the checkpointer and the evaluation
             at = next(i for i, h in enumerate(ret) if isinstance(h, d2_hooks.LRScheduler)) + 1
             ret.insert(at, ModelEMAHook(self.ema))
