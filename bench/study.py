@@ -297,7 +297,7 @@ def own_data_table() -> str:
             tta_s = "; ".join(f"{statistics.mean(x['tests'][t]['AP_TTA'] for x in tta):.1f}" for t in got[0]["tests"]
                               if tta)
             if 0 < len(tta) < len(got):  # how many of the seeds have it
-                tta_s += f" ({len(tta)} seeds)"
+                tta_s += f" ({len(tta)} of {len(got)} seeds)"
             tr = [x["train_box_AP"] for x in got if x["train_box_AP"] is not None]
             tr_s = f"{statistics.mean(tr):.1f}" if tr else "n/a"
             lines.append(f"| {d} | {r} | {len(got)} | {statistics.mean(ap):.1f} ± {sd:.1f} | {others} | {tta_s} | "

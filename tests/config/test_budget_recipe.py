@@ -74,3 +74,15 @@ def test_a_budget_too_small_names_the_minimum():
     minimum = float(str(e.value).rsplit("--minutes ", 1)[1])
     choose_schedule(minimum * 60 + 1, 40, t, train_images=20, val_images=5, train_eval_images=0)  # enough
     assert minimum * 60 > MIN_ITERS * 4.0
+
+
+def test_tta_sizes_bracket_the_test_size_and_the_cap_holds_the_largest():
+    import ast
+
+    from scratchdet.config.budget_recipe import TTA_SCALES, tta_opts
+
+    opts = dict(zip(tta_opts(138, 160)[::2], tta_opts(138, 160)[1::2]))
+    sizes = ast.literal_eval(opts["TEST.AUG.MIN_SIZES"])
+    assert len(sizes) == len(TTA_SCALES) and 138 in sizes and min(sizes) < 138 < max(sizes)
+    assert int(opts["TEST.AUG.MAX_SIZE"]) >= 160 * max(sizes) / 138  # the largest size is not capped
+    assert opts["TEST.AUG.FLIP"] == "True" and "TEST.AUG.ENABLED" not in opts  # validation stays single-scale

@@ -41,18 +41,25 @@ def test_a_budget_gives_a_chosen_config_a_best_model_and_a_summary(tmp_path):
     assert cfg.MODEL.MASK_ON and cfg.MODEL.ROI_HEADS.NUM_CLASSES == 3 and cfg.SCRATCHDET.AUG.ROT90
     assert cfg.DATALOADER.NUM_WORKERS == 0  # the user's override, applied last
     assert cfg.TEST.EVAL_PERIOD == plan["schedule"]["eval_period"] > 0
+    # test-time augmentation around the chosen test size, off until a test scene asks for it
+    assert not cfg.TEST.AUG.ENABLED and cfg.TEST.AUG.FLIP
+    assert min(cfg.TEST.AUG.MIN_SIZES) < cfg.INPUT.MIN_SIZE_TEST < max(cfg.TEST.AUG.MIN_SIZES)
     best = json.load(open(out / "model_best.json"))
     assert os.path.isfile(out / "model_best.pth") and best["metric"] == "bbox/AP"
     assert (out / "val_ap_curve.png").stat().st_size > 1000
     summary = (out / "summary.txt").read_text()
     assert "reading:" in summary and "wall-clock" in summary and "validation box AP:" in summary
     assert plan["train_eval_images"] == 0 or "on its training images" in summary
-    # the chosen config is a config train_net.py runs as it is (evaluation of the best model here)
+    assert "TEST.AUG.ENABLED True" in summary  # how to score another scene
+    # the chosen config is a config train_net.py runs as it is (evaluation of the best model here,
+    # with its test-time augmentation beside)
     ev = subprocess.run([sys.executable, "train_net.py", "--config-file", str(out / "config_chosen.yaml"), "--eval-only",
-                         "MODEL.WEIGHTS", str(out / "model_best.pth"), "OUTPUT_DIR", str(tmp_path / "ev")],
+                         "MODEL.WEIGHTS", str(out / "model_best.pth"), "OUTPUT_DIR", str(tmp_path / "ev"),
+                         "TEST.AUG.ENABLED", "True"],
                         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert ev.returncode == 0, ev.stderr[-2000:]
-    assert abs(json.load(open(tmp_path / "ev" / "eval_results.json"))["bbox"]["AP"] - best["value"]) < 1e-6
+    res = json.load(open(tmp_path / "ev" / "eval_results.json"))
+    assert abs(res["bbox"]["AP"] - best["value"]) < 1e-6 and 0 <= res["bbox_TTA"]["AP"] <= 100
 
 
 def _refused(argv, capsys) -> str:

@@ -34,6 +34,7 @@ from ...config.budget_recipe import (
     native_input,
     schedule_opts,
     time_budget_opts,
+    tta_opts,
 )
 from ...config.errors import ConfigError
 from ...data import build_mapper
@@ -358,6 +359,9 @@ def summarise(output: str, t_start: float, train_ap: float | None) -> str:
         f"  best: {val_ap:.1f} box AP" + (f" at iteration {best['iteration'] + 1}" if best else "")
         + (f"; on its training images {train_ap:.1f}" if train_ap is not None else ""),
         f"  reading: {reading(train_ap, val_ap, curve)}",
+        f"  another scene: --eval-only with {CHOSEN}, MODEL.WEIGHTS model_best.pth and TEST.AUG.ENABLED True "
+        f"(test-time augmentation at {tta_opts(inp['test_size'], inp['max_size'])[1]} px, flipped; "
+        "docs/own_dataset.md §4)",
         f"  wall-clock {elapsed / 60:.1f} of {p['request']['minutes']} minutes; outputs in {output}: model_best.pth, "
         f"{CHOSEN}, val_ap_curve.png, summary.txt",
     ]
