@@ -179,7 +179,7 @@ OWN_ROWS = {
 
 def run_own_data_row(dataset: str, row: str, seed: int) -> dict:
     name = "own_data"
-    if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored(name)):
+    if is_stored(name, dataset, row, seed):
         sys.exit(f"{name}/{dataset}/{row} seed {seed} is stored already.")
     rules, minutes, overrides, *flags = OWN_ROWS[row]
     spec = OWN_DATA[dataset]
@@ -230,13 +230,14 @@ def _own_tests(out: str, spec: dict) -> dict:
     augmentation (TEST.AUG sizes from the chosen test size)."""
     import yaml
 
-    chosen = yaml.safe_load(open(os.path.join(out, "config_chosen.yaml")))
-    coco, inp = chosen["SCRATCHDET"]["DATA"]["COCO"], chosen["INPUT"]
+    chosen = os.path.join(out, "config_chosen.yaml")
+    cfg = yaml.safe_load(open(chosen))
+    coco, inp = cfg["SCRATCHDET"]["DATA"]["COCO"], cfg["INPUT"]
     tests = {}
     for tname, (j, root) in spec["tests"].items():
         reg = str([*coco, [f"own_test_{tname}", j, root]])
         ev_dir = os.path.join(out, f"test_{tname}")
-        run(["--config-file", os.path.join(out, "config_chosen.yaml"), "--eval-only", "SCRATCHDET.DATA.COCO", reg,
+        run(["--config-file", chosen, "--eval-only", "SCRATCHDET.DATA.COCO", reg,
              "DATASETS.TEST", f"('own_test_{tname}',)", "MODEL.WEIGHTS", os.path.join(out, "model_best.pth"),
              "OUTPUT_DIR", ev_dir, "TEST.AUG.ENABLED", "True", *tta_opts(inp["MIN_SIZE_TEST"], inp["MAX_SIZE_TEST"])])
         res = json.load(open(os.path.join(ev_dir, "eval_results.json")))
@@ -248,9 +249,9 @@ def _own_tests(out: str, spec: dict) -> dict:
 def own_data_tta(dataset: str, row: str, seed: int) -> dict:
     """Test-time augmentation of a row stored before the harness measured it, from the row's folder
     (its model_best.pth): one line in bench/results/own_data_tta.jsonl, which the table reads."""
-    if not any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored("own_data")):
+    if not is_stored("own_data", dataset, row, seed):
         sys.exit(f"own_data/{dataset}/{row} seed {seed} is not stored: run it (it measures TTA itself).")
-    if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored("own_data_tta")):
+    if is_stored("own_data_tta", dataset, row, seed):
         sys.exit(f"own_data_tta/{dataset}/{row} seed {seed} is stored already.")
     out = os.path.join(OUT, "own_data", dataset, f"{row}_s{seed}")
     if not os.path.isfile(os.path.join(out, "model_best.pth")):
@@ -275,6 +276,8 @@ def _span(values: list[int]) -> str:
 
 def own_data_table() -> str:
     rows = stored("own_data")
+    # TTA measured after a row was stored (python bench/study.py tta ...), by row
+    posthoc = {(x["dataset"], x["row"], x["seed"]): x["tests"] for x in stored("own_data_tta")}
     lines = ["own_data: tools/train_own_data.py (rules budget) against the earlier recipe (native) at the same "
              "wall-clock budget; test = other scenes", "",
              "| dataset | row | seeds | test box AP (mean ± sd) | other tests | with TTA | val AP | train AP | iters (phase 1) "
@@ -291,7 +294,6 @@ def own_data_table() -> str:
             others = "; ".join(f"{t} {statistics.mean(x['tests'][t]['AP'] for x in got):.1f}"
                                for t in list(got[0]["tests"])[1:])
             # test-time augmentation (rows since it was added): every test, in the order of the columns before
-            posthoc = {(x["dataset"], x["row"], x["seed"]): x["tests"] for x in stored("own_data_tta")}
             tta = [{**x, "tests": posthoc.get((x["dataset"], x["row"], x["seed"]), x["tests"])} for x in got]
             tta = [x for x in tta if "AP_TTA" in x["tests"][next(iter(x["tests"]))]]
             tta_s = "; ".join(f"{statistics.mean(x['tests'][t]['AP_TTA'] for x in tta):.1f}" for t in got[0]["tests"]
@@ -322,6 +324,10 @@ def stored(study: str) -> list[dict]:
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def is_stored(study: str, dataset: str, row: str, seed: int) -> bool:
+    return any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored(study))
 
 
 def _phase_dir(out: str, phase: int | None) -> str:
@@ -368,7 +374,7 @@ def _cpu_seconds() -> tuple[float, float]:
 
 def run_row(name: str, dataset: str, row: str, seed: int) -> dict:
     st = STUDIES[name]
-    if any(r["dataset"] == dataset and r["row"] == row and r["seed"] == seed for r in stored(name)):
+    if is_stored(name, dataset, row, seed):
         sys.exit(f"{name}/{dataset}/{row} seed {seed} is stored already ({RESULTS}/{name}.jsonl).")
     iters = _equal_time_iters(name, dataset) if row.endswith("same_time") else st.detector_iters
     out = os.path.join(OUT, name, dataset, f"{row}_s{seed}")
